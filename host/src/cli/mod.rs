@@ -1,0 +1,77 @@
+//! The `signet` command line: clap types, and the command functions that wire
+//! config, registry, plugins and pipeline together. `anyhow` lives here only.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `mod.rs` | the clap tree and dispatch |
+//! | `assemble.rs` | registry (built-ins + plugins) and pipeline from a config |
+//! | `plugins_cmd.rs` | `signet plugins list` / `install` |
+//! | `check_config.rs` | `signet check-config` |
+//! | `dry_run.rs` | `signet dry-run`: one request through the pipeline, no network |
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod assemble;
+mod check_config;
+mod dry_run;
+mod plugins_cmd;
+
+pub use assemble::{build_pipeline, load_config, load_registry, CollectingSink};
+
+/// signet: an OpenAI- and Anthropic-compatible LLM safety gate.
+///
+/// Every request runs ADMISSION checks before the model sees it, every response
+/// chunk runs INSPECTION before the caller sees it, every proposed tool call
+/// runs COMMITMENT before the caller can execute it, and RECORD runs when the
+/// request ends. Checks are built in or loaded from plugin libraries in the
+/// plugins directory.
+#[derive(Debug, Parser)]
+#[command(name = "signet", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a config file: parse it, load plugins, build every check with its
+    /// settings, and print the pipeline in execution order. Exit 1 listing every problem.
+    CheckConfig(check_config::Args),
+    /// Inspect and install plugin libraries.
+    #[command(subcommand)]
+    Plugins(plugins_cmd::PluginsCmd),
+    /// Run one request (and optionally a response and tool calls) through the
+    /// configured pipeline without any network, printing every decision as JSON.
+    DryRun(dry_run::Args),
+}
+
+/// Where the config comes from: `--config`, else `SIGNET_CONFIG`, else
+/// `./signet.toml` if present, else the built-in secure default.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArg {
+    /// Config file (default: ./signet.toml if present, else the built-in secure default pipeline).
+    #[arg(long, env = "SIGNET_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Plugins directory (overrides `[plugins] dir`).
+    #[arg(long, env = "SIGNET_PLUGINS_DIR")]
+    pub plugins_dir: Option<PathBuf>,
+}
+
+/// Parse the command line and run; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::CheckConfig(a) => check_config::run(a),
+        Command::Plugins(c) => plugins_cmd::run(c),
+        Command::DryRun(a) => dry_run::run(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("signet: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The `signet` binary.
+fn main() -> std::process::ExitCode {
+    signet::cli::main()
+}
