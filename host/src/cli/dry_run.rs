@@ -180,6 +180,9 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
         out.insert("decisions".into(), decisions.into());
         serde_json::Value::Object(out)
     });
+    // A hook abandoned after its timeout may still be sleeping on the blocking
+    // pool: do not wait for it.
+    rt.shutdown_background();
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(0)
 }

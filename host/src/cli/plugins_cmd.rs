@@ -43,6 +43,7 @@ struct Row<'a> {
     api_level: Option<u32>,
     status: Status,
     error: Option<&'a str>,
+    detail: Option<&'a str>,
 }
 
 pub(super) fn run(cmd: PluginsCmd) -> anyhow::Result<u8> {
@@ -76,6 +77,7 @@ fn list(config: &ConfigArg, json: bool) -> anyhow::Result<u8> {
                 api_level: lib.api_level,
                 status: lib.status,
                 error: lib.error.as_deref(),
+                detail: lib.detail.as_deref(),
             });
         }
         for c in &lib.checks {
@@ -91,6 +93,7 @@ fn list(config: &ConfigArg, json: bool) -> anyhow::Result<u8> {
                 api_level: lib.api_level,
                 status: c.status,
                 error: c.error.as_deref(),
+                detail: None,
             });
         }
     }

@@ -62,8 +62,11 @@ pub struct LibraryReport {
     pub api_level: Option<u32>,
     /// Library status (`loaded` when at least the library itself loaded).
     pub status: Status,
-    /// Why not loaded.
+    /// Why not loaded (one line).
     pub error: Option<String>,
+    /// The loader's full explanation, when longer than the one line (e.g.
+    /// abi_stable's layout comparison).
+    pub detail: Option<String>,
     /// Its checks.
     pub checks: Vec<CheckReport>,
 }
@@ -83,16 +86,38 @@ pub fn load_dir(dir: &Path, registry: &mut Registry) -> std::io::Result<Vec<Libr
     Ok(files.into_iter().map(|p| load_one(p, registry)).collect())
 }
 
+/// The last `marker` section of a long loader message, whitespace collapsed.
+fn summary(text: &str, marker: &str) -> String {
+    let tail = text.rsplit(marker).next().unwrap_or(text);
+    let words: Vec<&str> = tail.split_whitespace().collect();
+    let mut s = words.join(" ");
+    if s.len() > 240 {
+        let cut = (0..=240).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
 fn classify(e: &LibraryError) -> (Status, String) {
     match e {
-        LibraryError::OpenError { .. } => (Status::LoadError, format!("cannot be opened as a shared library: {e}")),
+        LibraryError::OpenError { .. } => {
+            (Status::LoadError, format!("cannot be opened as a shared library: {}", summary(&e.to_string(), "because:")))
+        }
         LibraryError::GetSymbolError { .. } => (
             Status::LoadError,
             "not a signet plugin: it exports no abi_stable root module (build it with signet_plugin_api::export_plugin!)"
                 .to_string(),
         ),
+        LibraryError::AbiInstability(_) => (
+            Status::Incompatible,
+            format!(
+                "its root module layout does not match this gate's signet-plugin-api {} (built against an incompatible version; rebuild it): {}",
+                env!("CARGO_PKG_VERSION"),
+                summary(&e.to_string(), "Error:")
+            ),
+        ),
         LibraryError::IncompatibleVersionNumber { .. }
-        | LibraryError::AbiInstability(_)
         | LibraryError::InvalidAbiHeader(_)
         | LibraryError::InvalidCAbi { .. } => (
             Status::Incompatible,
@@ -118,6 +143,7 @@ fn load_one(path: PathBuf, registry: &mut Registry) -> LibraryReport {
         api_level: None,
         status: Status::LoadError,
         error: None,
+        detail: None,
         checks: Vec::new(),
     };
     let module = match lib_header_from_path(&report.path).and_then(|h| h.init_root_module::<PluginModRef>()) {
@@ -126,6 +152,10 @@ fn load_one(path: PathBuf, registry: &mut Registry) -> LibraryReport {
             let (status, msg) = classify(&e);
             report.status = status;
             report.error = Some(msg);
+            let full = e.to_string();
+            if full.len() > 240 {
+                report.detail = Some(full);
+            }
             return report;
         }
     };
