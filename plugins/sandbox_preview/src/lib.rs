@@ -1,0 +1,1 @@
+//! The `sandbox_preview` reference plugin (being written).

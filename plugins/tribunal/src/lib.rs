@@ -1,0 +1,1 @@
+//! The `tribunal` reference plugin (being written).
