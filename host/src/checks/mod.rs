@@ -7,6 +7,8 @@
 //! | `mod.rs` | the trait, hooks, verdicts |
 //! | `context.rs` | the typed request / response / tool-call / completion context |
 //! | `registry.rs` | kind → constructor, built-ins beside plugin checks |
+//! | `builtins.rs` | the list of built-in check kinds |
+//! | one file per built-in | `owner_resolution.rs`, … |
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
@@ -294,9 +296,10 @@ pub trait Check: Send + Sync + 'static {
     }
 }
 
+mod builtins;
 mod owner_resolution;
 
 /// The built-in check kinds.
 pub fn builtin_factories() -> Vec<Factory> {
-    vec![owner_resolution::factory()]
+    builtins::all()
 }

@@ -1,0 +1,1 @@
+//! Semantic text of a request body, for checks (being written).
