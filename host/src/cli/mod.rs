@@ -8,15 +8,19 @@
 //! | `plugins_cmd.rs` | `signet plugins list` / `install` |
 //! | `check_config.rs` | `signet check-config` |
 //! | `dry_run.rs` | `signet dry-run`: one request through the pipeline, no network |
+//! | `audit_cmd.rs` | `signet audit verify/show/tail`, `signet receipt verify`, `signet keys generate` |
+//! | `serve.rs` | `signet serve`: flags/env/file merged, audit + pipeline + upstream wired, the banner |
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod assemble;
+mod audit_cmd;
 mod check_config;
 mod dry_run;
 mod plugins_cmd;
+mod serve;
 
 pub use assemble::{build_pipeline, load_config, load_registry, CollectingSink};
 
@@ -36,6 +40,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gate (OpenAI- and Anthropic-compatible; point SDKs' base URL at it).
+    Serve(Box<serve::Args>),
+    /// Run only the built-in demo upstream (an echo model for trying the gate and for tests).
+    DemoUpstream {
+        /// Port on 127.0.0.1 (0 = any free port; the address is printed).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+    /// Verify, show and tail the HMAC-chained audit log.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCmd),
+    /// Verify an `X-Signet-Receipt` offline.
+    #[command(subcommand)]
+    Receipt(audit_cmd::ReceiptCmd),
+    /// Generate signing keys (Ed25519 receipt keys).
+    #[command(subcommand)]
+    Keys(audit_cmd::KeysCmd),
     /// Validate a config file: parse it, load plugins, build every check with its
     /// settings, and print the pipeline in execution order. Exit 1 listing every problem.
     CheckConfig(check_config::Args),
@@ -63,6 +84,11 @@ pub struct ConfigArg {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(a) => serve::run(*a),
+        Command::DemoUpstream { port } => demo_upstream(port),
+        Command::Audit(c) => audit_cmd::run_audit(c).map(exit_code),
+        Command::Receipt(c) => audit_cmd::run_receipt(c).map(exit_code),
+        Command::Keys(c) => audit_cmd::run_keys(c).map(exit_code),
         Command::CheckConfig(a) => check_config::run(a),
         Command::Plugins(c) => plugins_cmd::run(c),
         Command::DryRun(a) => dry_run::run(a),
@@ -74,4 +100,21 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn demo_upstream(port: u16) -> anyhow::Result<u8> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        println!("demo upstream listening on http://{}", listener.local_addr()?);
+        axum::serve(listener, crate::server::demo::router()).await?;
+        Ok(0)
+    })
+}
+
+fn exit_code(code: i32) -> u8 {
+    u8::try_from(code).unwrap_or(1)
 }

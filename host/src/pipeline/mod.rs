@@ -11,16 +11,22 @@
 //! |---|---|
 //! | `mod.rs` | modes, error policies, check instances, building an ordered pipeline |
 //! | `run.rs` | executing the stages for one request, recording every decision |
+//! | `record.rs` | the audit seam: rows, receipts claims, the `AuditLog` trait |
+//! | `audit_log.rs` | `AuditLog` on the real audit writer and receipt signer |
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checks::{Check, Hooks, Source, Stage};
 
+mod audit_log;
+mod record;
 mod run;
 #[cfg(test)]
 mod tests;
 
+pub use audit_log::WriterLog;
+pub use record::{AppendFuture, AuditLog, MemoryLog, ReceiptClaims, Row};
 pub use run::{ChunkGate, Decided, DecisionSink, Gate, Refusal, Run};
 
 /// How a check's verdicts take effect (CONTRACT §2).

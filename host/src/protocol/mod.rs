@@ -4,5 +4,11 @@
 //!
 //! | file | owns |
 //! |---|---|
+//! | `response.rs` | unary responses: text segments, tool calls, usage, rewriting |
+//! | `stream.rs` | one streamed event: text deltas, tool-call fragments, finish, usage |
+//! | `sse.rs` | incremental SSE parsing and encoding |
 //! | `text.rs` | semantic text of a request (messages, system prompts, tool definitions and results) and per-part rewriting |
+pub mod response;
+pub mod sse;
+pub mod stream;
 pub mod text;

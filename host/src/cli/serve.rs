@@ -1,0 +1,257 @@
+//! `signet serve`: run the gate. Flags override `SIGNET_*` env vars, which
+//! override the config file. `--dev` = ephemeral key + `audit.jsonl` + verbose
+//! errors + the built-in demo upstream when no upstream is given.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::assemble::{build_pipeline, load_config, load_registry, origin, show_dir};
+use super::ConfigArg;
+use crate::audit::{self, AuditWriter, FsyncPolicy, HmacKey, Keyring, ReceiptSigner, SecretSources, WriterConfig};
+use crate::checks::Request;
+use crate::config::{Fsync, LogFormat, ReceiptAlg};
+use crate::pipeline::{AuditLog, Decided, DecisionSink, Row, WriterLog};
+use crate::server::{self, AppState, Inflight, Metrics};
+use crate::upstream::Upstream;
+
+/// `signet serve` flags (each also settable as `SIGNET_<FLAG>`).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Model server base URL, e.g. https://api.openai.com (default: [upstream] url; with --dev, the built-in demo).
+    #[arg(long, env = "SIGNET_UPSTREAM")]
+    upstream: Option<String>,
+    /// Address to bind [default: 127.0.0.1].
+    #[arg(long, env = "SIGNET_HOST")]
+    host: Option<String>,
+    /// Port to bind; 0 picks a free one [default: 8443].
+    #[arg(long, env = "SIGNET_PORT")]
+    port: Option<u16>,
+    /// Audit log path (JSONL, HMAC-chained) [default: [audit] path; with --dev, audit.jsonl].
+    #[arg(long, env = "SIGNET_AUDIT_LOG")]
+    audit_log: Option<PathBuf>,
+    /// Audit HMAC secret, hex, at least 32 bytes [default: env named by [audit] hmac_secret_env, SIGNET_HMAC_SECRET].
+    #[arg(long, env = "SIGNET_HMAC_SECRET", hide_env_values = true)]
+    hmac_secret: Option<String>,
+    /// Audit key id [default: k1].
+    #[arg(long, env = "SIGNET_KEY_ID")]
+    key_id: Option<String>,
+    /// Allow a random throwaway audit key when none is configured (logs then verify only with the printed key).
+    #[arg(long, env = "SIGNET_ALLOW_EPHEMERAL_KEY")]
+    allow_ephemeral_key: bool,
+    /// Every check in audit mode: record would-be decisions, refuse nothing.
+    #[arg(long, env = "SIGNET_SHADOW")]
+    shadow: bool,
+    /// Hide reasons and check names from refused clients.
+    #[arg(long, env = "SIGNET_STRICT_ERRORS")]
+    strict_errors: bool,
+    /// Log format.
+    #[arg(long, env = "SIGNET_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+    /// Development mode: ephemeral key, audit.jsonl, the demo upstream when no upstream is given.
+    #[arg(long, env = "SIGNET_DEV")]
+    dev: bool,
+}
+
+/// Background (fire-and-forget) decisions go to the audit log too.
+struct AuditSink(Arc<dyn AuditLog>);
+
+impl DecisionSink for AuditSink {
+    fn record(&self, req: &Request, d: Decided) {
+        let row = Row::from_decided(self.0.new_id(), req, &d);
+        drop(self.0.append(row, false));
+    }
+}
+
+fn fsync(f: Fsync) -> FsyncPolicy {
+    match f {
+        Fsync::Always => FsyncPolicy::Always,
+        Fsync::Batch => FsyncPolicy::Batch,
+        Fsync::Never => FsyncPolicy::Never,
+    }
+}
+
+fn audit_key(a: &Args, cfg: &crate::config::Config, dev: bool) -> anyhow::Result<HmacKey> {
+    let key_id = a.key_id.clone().unwrap_or_else(|| cfg.audit.key_id.clone());
+    let sources = SecretSources {
+        flag: a.hmac_secret.as_deref(),
+        env_var: Some(&cfg.audit.hmac_secret_env),
+        file: None,
+    };
+    match audit::load_key(&key_id, &sources, true) {
+        Ok(k) => Ok(k),
+        Err(audit::KeyError::Missing { env }) if a.allow_ephemeral_key || dev => {
+            let k = HmacKey::ephemeral(&key_id).context("generating an ephemeral audit key")?;
+            eprintln!("WARNING: no audit HMAC secret configured; using an EPHEMERAL key for this run only.");
+            eprintln!("         key id {key_id}, secret {} (printed once; keep it to verify this log)", k.secret_hex());
+            eprintln!("         set {env} (hex, >= 32 bytes) or --hmac-secret for a durable key.");
+            Ok(k)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "{e}\nfix: export {}=$(openssl rand -hex 32), or pass --hmac-secret HEX, or run with --allow-ephemeral-key / --dev",
+            cfg.audit.hmac_secret_env
+        )),
+    }
+}
+
+pub(super) fn run(a: Args) -> anyhow::Result<u8> {
+    let mut cfg = load_config(&a.config)?;
+    let dev = a.dev;
+    if a.shadow {
+        cfg.server.shadow = true;
+    }
+    if a.strict_errors {
+        cfg.server.strict_errors = true;
+    }
+    let host = a.host.clone().unwrap_or_else(|| cfg.server.host.clone());
+    let port = a.port.unwrap_or(cfg.server.port);
+    let audit_path = match a.audit_log.clone().or_else(|| cfg.audit.path.clone()) {
+        Some(p) => p,
+        None if dev => PathBuf::from("audit.jsonl"),
+        None => bail!("no audit log path: set [audit] path in the config, pass --audit-log PATH, or use --dev"),
+    };
+    let key = audit_key(&a, &cfg, dev)?;
+    let mut keyring = Keyring::new(key.clone());
+    if let Some(kr) = &cfg.audit.keyring {
+        let retired = Keyring::load_file(kr)?;
+        keyring = keyring.with_retired(retired, &kr.display().to_string())?;
+    }
+    let instance = audit::default_instance();
+    let path = audit::expand_instance(&audit_path, &instance);
+    let mut wc = WriterConfig::new(path.clone(), keyring, instance);
+    wc.fsync = fsync(cfg.audit.fsync);
+    let (writer, warnings) =
+        AuditWriter::open(wc).with_context(|| format!("opening the audit log {}", path.display()))?;
+    for w in warnings {
+        eprintln!("audit: {w}");
+    }
+    let alg = match cfg.receipts.alg {
+        ReceiptAlg::HmacSha256 => audit::ReceiptAlg::HmacSha256,
+        ReceiptAlg::Ed25519 => audit::ReceiptAlg::Ed25519,
+    };
+    let signer = ReceiptSigner::from_config(alg, &key, cfg.receipts.private_key_path.as_deref())?;
+    let log = Arc::new(WriterLog::new(writer, signer));
+    let audit_log: Arc<dyn AuditLog> = log.clone();
+
+    let (registry, libraries) = load_registry(&cfg.plugins_dir)?;
+    let pipeline = match build_pipeline(&cfg, &registry, &libraries, Arc::new(AuditSink(audit_log.clone()))) {
+        Ok(p) => Arc::new(p),
+        Err(problems) => bail!("config {} has problems:\n  - {}", origin(&cfg), problems.join("\n  - ")),
+    };
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let code = rt.block_on(async move {
+        let upstream_url = a.upstream.clone().or_else(|| cfg.upstream.url.clone());
+        let (url, label, _demo) = match upstream_url {
+            Some(u) => {
+                let label = cfg.upstream.label.clone().unwrap_or_else(|| u.clone());
+                (u, label, None)
+            }
+            None if dev => {
+                let (u, handle) = server::demo::start(0).await?;
+                (u, server::demo::LABEL.to_string(), Some(handle))
+            }
+            None => bail!(
+                "no upstream: set [upstream] url, pass --upstream URL, or use --dev for the built-in demo upstream"
+            ),
+        };
+        let api_key = match &cfg.upstream.api_key_env {
+            Some(var) => Some(
+                std::env::var(var).with_context(|| format!("[upstream] api_key_env names {var}, which is not set"))?,
+            ),
+            None => None,
+        };
+        let upstream = Upstream::new(&url, &label, api_key, Duration::from_millis(cfg.upstream.timeout_ms))?;
+        let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+            .await
+            .with_context(|| format!("cannot listen on {host}:{port}"))?;
+        let addr = listener.local_addr()?;
+        println!("signet {} gate", env!("CARGO_PKG_VERSION"));
+        println!("  config:   {}", origin(&cfg));
+        println!("  upstream: {url}  [{label}]");
+        println!(
+            "  audit:    {} (fsync {:?}, key {})",
+            path.display(),
+            cfg.audit.fsync,
+            key.id()
+        );
+        let loaded: Vec<String> = libraries
+            .iter()
+            .filter(|l| l.status == crate::plugins::Status::Loaded)
+            .map(|l| {
+                format!(
+                    "{} {}",
+                    l.library.as_deref().unwrap_or("?"),
+                    l.version.as_deref().unwrap_or("?")
+                )
+            })
+            .collect();
+        println!(
+            "  plugins:  {} [{}]",
+            show_dir(&cfg.plugins_dir).display(),
+            loaded.join(", ")
+        );
+        for l in libraries.iter().filter(|l| l.status != crate::plugins::Status::Loaded) {
+            println!(
+                "    not loaded: {}: {}",
+                l.path.display(),
+                l.error.as_deref().unwrap_or("?")
+            );
+        }
+        if cfg.server.shadow {
+            println!("  SHADOW MODE: every check records would-be decisions and refuses nothing");
+        }
+        println!("  pipeline:");
+        for (i, c) in pipeline.checks().iter().enumerate() {
+            println!(
+                "    {:>2}. {:<11} {:<24} {:<16} prio {}",
+                i + 1,
+                c.stage.as_str(),
+                c.name,
+                c.mode.as_str(),
+                c.priority
+            );
+        }
+        println!("listening on http://{addr}");
+        let state = Arc::new(AppState {
+            pipeline,
+            upstream,
+            audit: audit_log,
+            metrics: Metrics::default(),
+            strict_errors: cfg.server.strict_errors && !dev,
+            max_body: usize::try_from(cfg.server.max_request_body_bytes).unwrap_or(usize::MAX),
+            inflight: Inflight::default(),
+        });
+        let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
+        server::serve(state, listener, shutdown_signal(), grace).await?;
+        println!("signet: shutting down; flushing the audit log");
+        log.writer().close().await.context("closing the audit log")?;
+        Ok::<u8, anyhow::Error>(0)
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,237 @@
+//! One streamed event, as the gate sees it: its semantic text deltas
+//! (pointer-addressed, so a redaction rewrites the event in place), tool-call
+//! fragments (held until the call is complete), finish and usage.
+use serde_json::Value;
+
+use super::response::{Api, TextSeg, TokenUsage};
+
+/// A fragment of a streamed tool call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolFragment {
+    /// OpenAI choice index (0 for Anthropic).
+    pub choice: u64,
+    /// Tool-call index (OpenAI) or content-block index (Anthropic).
+    pub index: u64,
+    /// Call id, when this fragment carries it.
+    pub id: Option<String>,
+    /// Tool name, when this fragment carries it.
+    pub name: Option<String>,
+    /// Arguments text to append.
+    pub arguments: String,
+}
+
+/// What one event means.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventInfo {
+    /// Semantic text in this event.
+    pub texts: Vec<TextSeg>,
+    /// Tool-call fragments (the event must not reach the caller with them).
+    pub fragments: Vec<ToolFragment>,
+    /// Anthropic `content_block_stop` of this block index.
+    pub block_stop: Option<u64>,
+    /// A finish / stop reason, if this event carries one.
+    pub finish_reason: Option<String>,
+    /// Usage, if this event carries it.
+    pub usage: Option<TokenUsage>,
+    /// The terminal event of the stream (`message_stop`); OpenAI ends with `[DONE]` instead.
+    pub is_stop: bool,
+}
+
+/// Interpret one event's JSON (`event` is the SSE `event:` name, used by Anthropic).
+pub fn event_info(api: Api, event: Option<&str>, v: &Value) -> EventInfo {
+    match api {
+        Api::Messages => anthropic(event, v),
+        _ => openai(v),
+    }
+}
+
+fn openai(v: &Value) -> EventInfo {
+    let mut info = EventInfo {
+        usage: super::response::usage(v),
+        ..Default::default()
+    };
+    let choices = v
+        .get("choices")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    for (ci, c) in choices.iter().enumerate() {
+        let choice = c.get("index").and_then(Value::as_u64).unwrap_or(ci as u64);
+        for field in ["delta/content", "delta/refusal", "delta/reasoning_content", "text"] {
+            let pointer = format!("/choices/{ci}/{field}");
+            if let Some(s) = v.pointer(&pointer).and_then(Value::as_str) {
+                if !s.is_empty() {
+                    info.texts.push(TextSeg {
+                        pointer,
+                        text: s.to_string(),
+                    });
+                }
+            }
+        }
+        let calls = c
+            .pointer("/delta/tool_calls")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        for (k, t) in calls.iter().enumerate() {
+            info.fragments.push(ToolFragment {
+                choice,
+                index: t.get("index").and_then(Value::as_u64).unwrap_or(k as u64),
+                id: t.get("id").and_then(Value::as_str).map(String::from),
+                name: t.pointer("/function/name").and_then(Value::as_str).map(String::from),
+                arguments: t
+                    .pointer("/function/arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            });
+        }
+        if let Some(r) = c.get("finish_reason").and_then(Value::as_str) {
+            info.finish_reason = Some(r.to_string());
+        }
+    }
+    info
+}
+
+fn anthropic(event: Option<&str>, v: &Value) -> EventInfo {
+    let mut info = EventInfo::default();
+    let kind = v.get("type").and_then(Value::as_str).or(event).unwrap_or_default();
+    let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+    match kind {
+        "content_block_start" => {
+            let b = v.get("content_block").cloned().unwrap_or(Value::Null);
+            match b.get("type").and_then(Value::as_str) {
+                Some("tool_use") | Some("server_tool_use") => info.fragments.push(ToolFragment {
+                    choice: 0,
+                    index,
+                    id: b.get("id").and_then(Value::as_str).map(String::from),
+                    name: b.get("name").and_then(Value::as_str).map(String::from),
+                    arguments: String::new(),
+                }),
+                _ => {
+                    for f in ["text", "thinking"] {
+                        let pointer = format!("/content_block/{f}");
+                        if let Some(s) = v.pointer(&pointer).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                            info.texts.push(TextSeg {
+                                pointer,
+                                text: s.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        "content_block_delta" => match v.pointer("/delta/type").and_then(Value::as_str) {
+            Some("input_json_delta") => info.fragments.push(ToolFragment {
+                choice: 0,
+                index,
+                id: None,
+                name: None,
+                arguments: v
+                    .pointer("/delta/partial_json")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            }),
+            _ => {
+                for f in ["text", "thinking"] {
+                    let pointer = format!("/delta/{f}");
+                    if let Some(s) = v.pointer(&pointer).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                        info.texts.push(TextSeg {
+                            pointer,
+                            text: s.to_string(),
+                        });
+                    }
+                }
+            }
+        },
+        "content_block_stop" => info.block_stop = Some(index),
+        "message_delta" => {
+            info.finish_reason = v
+                .pointer("/delta/stop_reason")
+                .and_then(Value::as_str)
+                .map(String::from);
+            info.usage = v
+                .get("usage")
+                .and_then(|u| u.get("output_tokens"))
+                .and_then(Value::as_u64)
+                .map(|c| TokenUsage {
+                    prompt: v.pointer("/usage/input_tokens").and_then(Value::as_u64).unwrap_or(0),
+                    completion: c,
+                });
+        }
+        "message_start" => info.usage = super::response::usage(v),
+        "message_stop" => info.is_stop = true,
+        _ => {}
+    }
+    info
+}
+
+/// Remove OpenAI tool-call deltas from an event (they are re-emitted whole
+/// once gated). Returns true if anything is left worth sending.
+pub fn strip_openai_tool_calls(v: &mut Value) -> bool {
+    let mut meaningful = v.get("usage").is_some_and(|u| !u.is_null());
+    if let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) {
+        for c in choices {
+            if let Some(d) = c.get_mut("delta").and_then(Value::as_object_mut) {
+                d.remove("tool_calls");
+                meaningful |= d.iter().any(|(k, val)| k != "role" && !val.is_null()) || d.contains_key("role");
+            }
+            meaningful |= c.get("finish_reason").is_some_and(|f| !f.is_null());
+        }
+    }
+    meaningful
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn openai_deltas() {
+        let mut v = json!({"id": "c", "choices": [{"index": 0, "delta": {"content": "Hel", "tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function", "function": {"name": "refund", "arguments": "{\"a"}}]},
+            "finish_reason": null}]});
+        let i = event_info(Api::Chat, None, &v);
+        assert_eq!(i.texts[0].text, "Hel");
+        assert_eq!(i.fragments[0].id.as_deref(), Some("call_1"));
+        assert_eq!(i.fragments[0].arguments, "{\"a");
+        assert!(strip_openai_tool_calls(&mut v));
+        assert!(v["choices"][0]["delta"].get("tool_calls").is_none());
+        let mut only_tool = json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}, "finish_reason": null}]});
+        assert!(!strip_openai_tool_calls(&mut only_tool));
+        let fin = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 1, "completion_tokens": 2}});
+        let i = event_info(Api::Chat, None, &fin);
+        assert_eq!(
+            (i.finish_reason.as_deref(), i.usage.map(|u| u.completion)),
+            (Some("stop"), Some(2))
+        );
+    }
+
+    #[test]
+    fn anthropic_events() {
+        let start = json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "refund", "input": {}}});
+        let i = event_info(Api::Messages, Some("content_block_start"), &start);
+        assert_eq!(
+            (i.fragments[0].index, i.fragments[0].name.as_deref()),
+            (1, Some("refund"))
+        );
+        let d = json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"amount\": 5"}});
+        assert_eq!(
+            event_info(Api::Messages, None, &d).fragments[0].arguments,
+            "{\"amount\": 5"
+        );
+        let t = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}});
+        assert_eq!(event_info(Api::Messages, None, &t).texts[0].pointer, "/delta/text");
+        let md = json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 12}});
+        let i = event_info(Api::Messages, None, &md);
+        assert_eq!(
+            (i.finish_reason.as_deref(), i.usage.unwrap().completion),
+            (Some("end_turn"), 12)
+        );
+        assert!(event_info(Api::Messages, None, &json!({"type": "message_stop"})).is_stop);
+        assert_eq!(
+            event_info(Api::Messages, None, &json!({"type": "content_block_stop", "index": 1})).block_stop,
+            Some(1)
+        );
+    }
+}

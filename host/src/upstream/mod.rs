@@ -1,0 +1,273 @@
+//! The upstream model server: one pooled reqwest client (rustls on ring),
+//! connect and read timeouts, redirects never followed, streaming reads.
+//! The only module that imports reqwest.
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// Talking to the upstream failed. Always answered with 502 + `X-Signet-Upstream`.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// No connection could be made.
+    #[error("upstream {label} unreachable: {detail}")]
+    Connect {
+        /// Upstream label.
+        label: String,
+        /// Why.
+        detail: String,
+    },
+    /// No answer in time.
+    #[error("upstream {label} timed out after {ms} ms")]
+    Timeout {
+        /// Upstream label.
+        label: String,
+        /// The timeout.
+        ms: u64,
+    },
+    /// The upstream answered with a redirect, which the gate never follows.
+    #[error("upstream {label} answered {status} redirect to {location:?}; signet does not follow redirects: point [upstream] url at the final address")]
+    Redirect {
+        /// Upstream label.
+        label: String,
+        /// Status.
+        status: u16,
+        /// Location header.
+        location: String,
+    },
+    /// The body broke off or exceeded the size cap.
+    #[error("upstream {label} response failed: {detail}")]
+    Body {
+        /// Upstream label.
+        label: String,
+        /// Why.
+        detail: String,
+    },
+    /// The client could not be built (bad URL, TLS setup).
+    #[error("upstream client: {0}")]
+    Setup(String),
+}
+
+/// A response from the upstream.
+pub struct Incoming {
+    /// HTTP status.
+    pub status: u16,
+    /// Content type.
+    pub content_type: String,
+    /// True for `text/event-stream`.
+    pub streaming: bool,
+    body: Option<reqwest::Response>,
+    limit: usize,
+    label: String,
+    read_timeout: Duration,
+}
+
+impl Incoming {
+    /// Read the whole body (unary), up to the size cap.
+    pub async fn bytes(mut self) -> Result<Bytes, UpstreamError> {
+        let mut out = Vec::new();
+        while let Some(chunk) = self.chunk().await? {
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(out))
+    }
+
+    /// The next piece of the body; `None` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
+        let Some(resp) = self.body.as_mut() else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(self.read_timeout, resp.chunk()).await {
+            Err(_) => Err(UpstreamError::Timeout {
+                label: self.label.clone(),
+                ms: self.read_timeout.as_millis() as u64,
+            }),
+            Ok(Err(e)) => Err(UpstreamError::Body {
+                label: self.label.clone(),
+                detail: e.to_string(),
+            }),
+            Ok(Ok(None)) => {
+                self.body = None;
+                Ok(None)
+            }
+            Ok(Ok(Some(b))) => {
+                self.limit = self.limit.saturating_sub(b.len());
+                if self.limit == 0 {
+                    return Err(UpstreamError::Body {
+                        label: self.label.clone(),
+                        detail: "response larger than the gate's upstream body cap".into(),
+                    });
+                }
+                Ok(Some(b))
+            }
+        }
+    }
+}
+
+/// The configured upstream.
+#[derive(Clone)]
+pub struct Upstream {
+    client: reqwest::Client,
+    base: String,
+    label: String,
+    api_key: Option<String>,
+    timeout: Duration,
+    max_body: usize,
+}
+
+/// Headers forwarded to the upstream (lower-case names); everything else,
+/// including owner and classification headers, stays at the gate.
+pub const FORWARDED_HEADERS: &[&str] = &[
+    "authorization",
+    "openai-beta",
+    "openai-organization",
+    "anthropic-version",
+    "anthropic-beta",
+    "x-api-key",
+];
+
+fn install_crypto_provider() {
+    // Idempotent: a second install returns Err, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Upstream {
+    /// A client for `base` (e.g. `https://api.openai.com`); `label` names it in
+    /// `X-Signet-Upstream` and errors.
+    pub fn new(base: &str, label: &str, api_key: Option<String>, timeout: Duration) -> Result<Self, UpstreamError> {
+        install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| UpstreamError::Setup(e.to_string()))?;
+        let base = base.trim_end_matches('/');
+        let base = base.strip_suffix("/v1").unwrap_or(base).to_string();
+        Ok(Upstream {
+            client,
+            base,
+            label: label.to_string(),
+            api_key,
+            timeout,
+            max_body: 64 * 1024 * 1024,
+        })
+    }
+
+    /// The label.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Send a request. `headers` are the client's (lower-case names); only
+    /// [`FORWARDED_HEADERS`] go through, and the configured key replaces the
+    /// client's credentials.
+    pub async fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(String, String)],
+        body: Option<Bytes>,
+    ) -> Result<Incoming, UpstreamError> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| UpstreamError::Setup(e.to_string()))?;
+        let url = format!("{}{}", self.base, path_and_query);
+        let mut rb = self.client.request(method, &url);
+        let anthropic = path_and_query.starts_with("/v1/messages");
+        for (n, v) in headers {
+            if !FORWARDED_HEADERS.contains(&n.as_str()) {
+                continue;
+            }
+            if self.api_key.is_some() && (n == "authorization" || n == "x-api-key") {
+                continue;
+            }
+            rb = rb.header(n.as_str(), v.as_str());
+        }
+        if let Some(k) = &self.api_key {
+            rb = if anthropic {
+                rb.header("x-api-key", k.as_str())
+            } else {
+                rb.bearer_auth(k)
+            };
+        }
+        if let Some(b) = body {
+            rb = rb.header("content-type", "application/json").body(b);
+        }
+        let resp = match tokio::time::timeout(self.timeout, rb.send()).await {
+            Err(_) => {
+                return Err(UpstreamError::Timeout {
+                    label: self.label.clone(),
+                    ms: self.timeout.as_millis() as u64,
+                })
+            }
+            Ok(Err(e)) => {
+                return Err(if e.is_timeout() {
+                    UpstreamError::Timeout {
+                        label: self.label.clone(),
+                        ms: self.timeout.as_millis() as u64,
+                    }
+                } else {
+                    UpstreamError::Connect {
+                        label: self.label.clone(),
+                        detail: error_chain(&e),
+                    }
+                })
+            }
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status().as_u16();
+        if (300..400).contains(&status) {
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            return Err(UpstreamError::Redirect {
+                label: self.label.clone(),
+                status,
+                location,
+            });
+        }
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_string();
+        Ok(Incoming {
+            status,
+            streaming: content_type.starts_with("text/event-stream"),
+            content_type,
+            body: Some(resp),
+            limit: self.max_body,
+            label: self.label.clone(),
+            read_timeout: self.timeout,
+        })
+    }
+
+    /// True when the upstream answers at all (any HTTP status) within `timeout`.
+    pub async fn reachable(&self, timeout: Duration) -> Result<u16, String> {
+        let req = self.client.get(format!("{}/v1/models", self.base));
+        match tokio::time::timeout(timeout, req.send()).await {
+            Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+            Ok(Err(e)) => Err(error_chain(&e)),
+            Ok(Ok(r)) => Ok(r.status().as_u16()),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}
