@@ -65,7 +65,7 @@ fn plugins_list_json_reports_every_library_with_its_reason() {
 
     let good = rows_for(&list, &lib("fx_good"));
     let names: Vec<&str> = good.iter().map(|r| r["check"].as_str().unwrap()).collect();
-    assert_eq!(names, ["fx_redact", "fx_tool_guard", "fx_slow"]);
+    assert_eq!(names, ["fx_redact", "fx_tool_guard", "fx_slow", "fx_marker"]);
     assert!(good.iter().all(|r| r["status"] == "loaded"));
     assert_eq!(good[0]["hooks"], json!(["pre_request", "post_complete"]));
 
