@@ -31,6 +31,8 @@ mod metrics;
 mod ops;
 mod preflight;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 pub use metrics::Metrics;
 
