@@ -66,7 +66,12 @@ pub trait Check: Send + Sync + Sized + 'static {
 
     /// RECORD, once when the request ends, on every path. A non-allow verdict is
     /// recorded as a finding; it cannot change the response. Default: allow.
-    fn post_complete(&self, _req: &RequestView<'_>, _done: &CompletionView<'_>, _scratch: &mut Scratch) -> HookResult {
+    fn post_complete(
+        &self,
+        _req: &RequestView<'_>,
+        _done: &CompletionView<'_>,
+        _scratch: &mut Scratch,
+    ) -> HookResult {
         Ok(Verdict::allow())
     }
 }
@@ -86,7 +91,9 @@ fn guard(name: &str, f: impl FnOnce() -> HookResult) -> RResult<Verdict, RString
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => RResult::ROk(v),
         Ok(Err(e)) => RResult::RErr(e.into()),
-        Err(p) => RResult::RErr(format!("check {name} panicked: {}", panic_message(p.as_ref())).into()),
+        Err(p) => {
+            RResult::RErr(format!("check {name} panicked: {}", panic_message(p.as_ref())).into())
+        }
     }
 }
 
@@ -94,7 +101,11 @@ fn guard(name: &str, f: impl FnOnce() -> HookResult) -> RResult<Verdict, RString
 struct Guarded<C>(C);
 
 impl<C: Check> FfiCheck for Guarded<C> {
-    fn pre_request(&self, req: &RequestView<'_>, scratch: &mut Scratch) -> RResult<Verdict, RString> {
+    fn pre_request(
+        &self,
+        req: &RequestView<'_>,
+        scratch: &mut Scratch,
+    ) -> RResult<Verdict, RString> {
         guard(C::NAME, || self.0.pre_request(req, scratch))
     }
     fn inspect_response_chunk(
@@ -103,7 +114,9 @@ impl<C: Check> FfiCheck for Guarded<C> {
         resp: &ResponseView<'_>,
         scratch: &mut Scratch,
     ) -> RResult<Verdict, RString> {
-        guard(C::NAME, || self.0.inspect_response_chunk(req, resp, scratch))
+        guard(C::NAME, || {
+            self.0.inspect_response_chunk(req, resp, scratch)
+        })
     }
     fn inspect_tool_call(
         &self,
@@ -166,13 +179,19 @@ pub fn __describe(entries: &[CheckEntry]) -> RResult<RVec<CheckDescriptor>, RStr
         entries.iter().map(|e| (e.describe)()).collect::<RVec<_>>()
     })) {
         Ok(v) => RResult::ROk(v),
-        Err(p) => RResult::RErr(format!("describing checks panicked: {}", panic_message(p.as_ref())).into()),
+        Err(p) => RResult::RErr(
+            format!("describing checks panicked: {}", panic_message(p.as_ref())).into(),
+        ),
     }
 }
 
 #[doc(hidden)]
 /// Implementation of the root module's `new_check` entry (panic-guarded).
-pub fn __new_check(entries: &[CheckEntry], name: RStr<'_>, config_json: RStr<'_>) -> RResult<FfiCheckBox, RString> {
+pub fn __new_check(
+    entries: &[CheckEntry],
+    name: RStr<'_>,
+    config_json: RStr<'_>,
+) -> RResult<FfiCheckBox, RString> {
     let name = name.as_str();
     let Some(entry) = entries.iter().find(|e| e.name == name) else {
         let known: Vec<&str> = entries.iter().map(|e| e.name).collect();
@@ -186,11 +205,19 @@ pub fn __new_check(entries: &[CheckEntry], name: RStr<'_>, config_json: RStr<'_>
     };
     let config: serde_json::Value = match serde_json::from_str(config_json.as_str()) {
         Ok(v) => v,
-        Err(e) => return RResult::RErr(format!("config for check {name} is not valid JSON: {e}").into()),
+        Err(e) => {
+            return RResult::RErr(format!("config for check {name} is not valid JSON: {e}").into())
+        }
     };
     match catch_unwind(AssertUnwindSafe(|| (entry.build)(&config))) {
         Ok(Ok(check)) => RResult::ROk(check),
         Ok(Err(e)) => RResult::RErr(e.into()),
-        Err(p) => RResult::RErr(format!("constructor of check {name} panicked: {}", panic_message(p.as_ref())).into()),
+        Err(p) => RResult::RErr(
+            format!(
+                "constructor of check {name} panicked: {}",
+                panic_message(p.as_ref())
+            )
+            .into(),
+        ),
     }
 }

@@ -16,7 +16,11 @@ use crate::views::{CompletionView, RequestView, ResponseView, Scratch, ToolCallV
 #[sabi_trait]
 pub trait FfiCheck: Send + Sync {
     /// ADMISSION: called once per request before it is forwarded.
-    fn pre_request(&self, req: &RequestView<'_>, scratch: &mut Scratch) -> RResult<Verdict, RString>;
+    fn pre_request(
+        &self,
+        req: &RequestView<'_>,
+        scratch: &mut Scratch,
+    ) -> RResult<Verdict, RString>;
 
     /// INSPECTION: called per response chunk before the caller sees it.
     fn inspect_response_chunk(

@@ -124,7 +124,8 @@ pub struct PluginMod {
     /// Build check `name` from its `[checks.config]` table given as JSON text.
     /// An error (or a caught panic) comes back as `RErr` with the reason.
     #[sabi(last_prefix_field)]
-    pub new_check: extern "C" fn(name: RStr<'_>, config_json: RStr<'_>) -> RResult<FfiCheckBox, RString>,
+    pub new_check:
+        extern "C" fn(name: RStr<'_>, config_json: RStr<'_>) -> RResult<FfiCheckBox, RString>,
 }
 
 impl RootModule for PluginModRef {

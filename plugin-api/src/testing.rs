@@ -7,7 +7,9 @@ use abi_stable::std_types::{RNone, ROption, RSome, RStr};
 use crate::author::{__new_check, CheckEntry};
 use crate::ffi::FfiCheckBox;
 use crate::verdict::Verdict;
-use crate::views::{CompletionView, Header, RequestView, ResponseView, Scratch, ToolCallView, Usage};
+use crate::views::{
+    CompletionView, Header, RequestView, ResponseView, Scratch, ToolCallView, Usage,
+};
 use crate::Check;
 
 /// An owned request to feed a check's hooks.
@@ -136,7 +138,12 @@ impl FakeHost {
     }
 
     /// Call `post_complete` for a completed request.
-    pub fn post_complete(&mut self, req: &FakeRequest, outcome: &str, usage: Option<Usage>) -> Result<Verdict, String> {
+    pub fn post_complete(
+        &mut self,
+        req: &FakeRequest,
+        outcome: &str,
+        usage: Option<Usage>,
+    ) -> Result<Verdict, String> {
         let done = CompletionView {
             outcome: RStr::from_str(outcome),
             status: 200,
@@ -189,7 +196,10 @@ mod tests {
         assert_eq!(host.scratch.get("seen").map(|s| s.as_str()), Some("yes"));
         assert!(host.inspect_chunk(&req, "a", "a", 1).unwrap().is_allow());
         assert!(host.inspect_tool_call(&req, "t", "{}").unwrap().is_allow());
-        assert!(host.post_complete(&req, "completed", None).unwrap().is_allow());
+        assert!(host
+            .post_complete(&req, "completed", None)
+            .unwrap()
+            .is_allow());
         let err = host
             .pre_request(&FakeRequest::chat(serde_json::json!({"x": "panic"})))
             .unwrap_err();
@@ -197,7 +207,10 @@ mod tests {
         let err = FakeHost::build::<Panicky>(serde_json::json!({"boom": true}))
             .err()
             .unwrap();
-        assert!(err.contains("constructor of check panicky panicked"), "{err}");
+        assert!(
+            err.contains("constructor of check panicky panicked"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -212,7 +225,10 @@ mod tests {
         assert!(
             matches!(Verdict::redact("x", "pii").kind(), Some(VerdictKind::Redact { replacement }) if replacement.as_str() == "x")
         );
-        assert!(matches!(Verdict::escalate("ask").kind(), Some(VerdictKind::Escalate)));
+        assert!(matches!(
+            Verdict::escalate("ask").kind(),
+            Some(VerdictKind::Escalate)
+        ));
         assert_eq!(Hooks::ALL.names().len(), 4);
         assert_eq!(Hooks::of_stage(Stage::Record), Hooks::POST_COMPLETE);
     }

@@ -54,7 +54,8 @@ impl<'a> RequestView<'a> {
 
     /// Parse the body. Costs a parse: call it once per hook at most.
     pub fn body(&self) -> Result<serde_json::Value, String> {
-        serde_json::from_str(self.body_json.as_str()).map_err(|e| format!("request body is not JSON: {e}"))
+        serde_json::from_str(self.body_json.as_str())
+            .map_err(|e| format!("request body is not JSON: {e}"))
     }
 }
 

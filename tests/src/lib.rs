@@ -42,7 +42,11 @@ pub fn signet_bin() -> PathBuf {
 
 /// The built cdylib of crate `name`.
 pub fn cdylib(name: &str) -> PathBuf {
-    let file = format!("{}{name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    let file = format!(
+        "{}{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
     let p = target_debug().join(file);
     assert!(
         p.exists(),
@@ -83,8 +87,13 @@ pub fn stderr(o: &Output) -> String {
 
 /// Parse stdout as JSON, with the outputs in the panic message when it is not.
 pub fn json_out(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", stdout(o), stderr(o)))
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            stdout(o),
+            stderr(o)
+        )
+    })
 }
 
 pub mod mock;
@@ -104,15 +113,23 @@ pub struct Resp {
 impl Resp {
     /// A header value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
     }
     /// SSE `data:` payloads, in order.
     pub fn sse_data(&self) -> Vec<String> {
-        self.body.lines().filter_map(|l| l.strip_prefix("data: ")).map(String::from).collect()
+        self.body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(String::from)
+            .collect()
     }
 }
 
@@ -135,26 +152,56 @@ pub fn post_raw(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let headers = resp
         .headers()
         .iter()
-        .map(|(n, v)| (n.as_str().to_ascii_lowercase(), v.to_str().unwrap_or("").to_string()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
-    let body = resp.body_mut().with_config().limit(64 * 1024 * 1024).read_to_string().unwrap_or_default();
-    Resp { status, headers, body }
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_string()
+        .unwrap_or_default();
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// POST JSON as `human:alice`.
 pub fn post(url: &str, body: &serde_json::Value) -> Resp {
-    post_raw(url, &[("x-commit-owner", "human:alice")], body.to_string().as_bytes())
+    post_raw(
+        url,
+        &[("x-commit-owner", "human:alice")],
+        body.to_string().as_bytes(),
+    )
 }
 
 /// GET.
 pub fn get(url: &str) -> Resp {
-    let mut resp = agent().get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let mut resp = agent()
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
         .iter()
-        .map(|(n, v)| (n.as_str().to_ascii_lowercase(), v.to_str().unwrap_or("").to_string()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     let body = resp.body_mut().read_to_string().unwrap_or_default();
-    Resp { status, headers, body }
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }

@@ -74,30 +74,59 @@ fn serve(mut conn: TcpStream, h: Handler, seen: Arc<Mutex<Vec<Seen>>>) {
             headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    let len = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0usize);
+    let len = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0usize);
     let mut body = vec![0u8; len];
     let _ = r.read_exact(&mut body);
-    let req = Seen { line: line.trim().to_string(), headers, body: String::from_utf8_lossy(&body).into_owned() };
+    let req = Seen {
+        line: line.trim().to_string(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
     seen.lock().unwrap().push(req.clone());
     let head = |status: u16, ct: &str, extra: &str| {
         format!("HTTP/1.1 {status} X\r\ncontent-type: {ct}\r\nconnection: close\r\n{extra}\r\n")
     };
     match h(&req) {
         Reply::Json(status, body) => {
-            let _ = conn.write_all(head(status, "application/json", &format!("content-length: {}\r\n", body.len())).as_bytes());
+            let _ = conn.write_all(
+                head(
+                    status,
+                    "application/json",
+                    &format!("content-length: {}\r\n", body.len()),
+                )
+                .as_bytes(),
+            );
             let _ = conn.write_all(body.as_bytes());
         }
         Reply::Redirect(to) => {
-            let _ = conn.write_all(head(302, "text/plain", &format!("location: {to}\r\ncontent-length: 0\r\n")).as_bytes());
+            let _ = conn.write_all(
+                head(
+                    302,
+                    "text/plain",
+                    &format!("location: {to}\r\ncontent-length: 0\r\n"),
+                )
+                .as_bytes(),
+            );
         }
         Reply::Hang(ms) => std::thread::sleep(Duration::from_millis(ms)),
         Reply::Sse(events) => {
-            if conn.write_all(head(200, "text/event-stream", "").as_bytes()).is_err() {
+            if conn
+                .write_all(head(200, "text/event-stream", "").as_bytes())
+                .is_err()
+            {
                 return;
             }
             for (delay, ev) in events {
                 std::thread::sleep(Duration::from_millis(delay));
-                if conn.write_all(ev.as_bytes()).and_then(|_| conn.flush()).is_err() {
+                if conn
+                    .write_all(ev.as_bytes())
+                    .and_then(|_| conn.flush())
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -115,7 +144,10 @@ pub fn openai_sse(chunks: &[&str], finish: &str) -> Vec<String> {
         format!("data: {v}\n\n")
     };
     for c in chunks {
-        out.push(base(serde_json::json!({"content": c}), serde_json::Value::Null));
+        out.push(base(
+            serde_json::json!({"content": c}),
+            serde_json::Value::Null,
+        ));
     }
     out.push(base(serde_json::json!({}), serde_json::json!(finish)));
     out.push("data: [DONE]\n\n".into());

@@ -23,7 +23,11 @@ pub struct Service {
     pub stderr: Arc<Mutex<Vec<String>>>,
 }
 
-fn pump(r: impl std::io::Read + Send + 'static, sink: Arc<Mutex<Vec<String>>>, tx: Option<mpsc::Sender<String>>) {
+fn pump(
+    r: impl std::io::Read + Send + 'static,
+    sink: Arc<Mutex<Vec<String>>>,
+    tx: Option<mpsc::Sender<String>>,
+) {
     std::thread::spawn(move || {
         for line in BufReader::new(r).lines() {
             let Ok(line) = line else { break };
@@ -39,12 +43,19 @@ impl Service {
     /// Spawn `signet ARGS` in `cwd` with `env`, wait (≤ 60 s) for its address.
     pub fn spawn(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Service {
         let mut cmd = Command::new(crate::signet_bin());
-        cmd.args(args).current_dir(cwd).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+        cmd.args(args)
+            .current_dir(cwd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("signet starts");
-        let (stdout, stderr) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+        let (stdout, stderr) = (
+            Arc::new(Mutex::new(Vec::new())),
+            Arc::new(Mutex::new(Vec::new())),
+        );
         let (tx, rx) = mpsc::channel();
         pump(child.stdout.take().unwrap(), stdout.clone(), Some(tx));
         pump(child.stderr.take().unwrap(), stderr.clone(), None);
@@ -55,7 +66,12 @@ impl Service {
                 Ok(line) => {
                     if let Some(i) = line.find("listening on http://") {
                         let url = line[i + "listening on ".len()..].trim().to_string();
-                        return Service { child, url, stdout, stderr };
+                        return Service {
+                            child,
+                            url,
+                            stdout,
+                            stderr,
+                        };
                     }
                 }
                 Err(_) => {
@@ -72,7 +88,10 @@ impl Service {
 
     /// Send SIGTERM and wait for the exit (≤ 30 s); returns the exit code.
     pub fn terminate(mut self) -> Option<i32> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::time::Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -115,7 +134,15 @@ impl Gate {
     pub fn start(config: &str, upstream: &str, extra: &[&str]) -> Gate {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("signet.toml"), config).unwrap();
-        let mut args = vec!["serve", "--config", "signet.toml", "--upstream", upstream, "--port", "0"];
+        let mut args = vec![
+            "serve",
+            "--config",
+            "signet.toml",
+            "--upstream",
+            upstream,
+            "--port",
+            "0",
+        ];
         args.extend_from_slice(&["--audit-log", "audit.jsonl"]);
         args.extend_from_slice(extra);
         let svc = Service::spawn(&args, dir.path(), &[("SIGNET_HMAC_SECRET", SECRET_HEX)]);
@@ -135,7 +162,10 @@ impl Gate {
     /// Every audit row so far (waits briefly for rows written after a response).
     pub fn audit_rows(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(self.audit_path()).unwrap_or_default();
-        text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     /// Rows until `pred` holds for one of them (≤ 10 s).
@@ -153,7 +183,20 @@ impl Gate {
     /// `signet audit verify` on this gate's log: (exit code, JSON report).
     pub fn verify(&self) -> (Option<i32>, Value) {
         let p = self.audit_path();
-        let out = crate::signet(&["audit", "verify", p.to_str().unwrap(), "--hmac-secret", SECRET_HEX, "--json"], self.dir.path());
-        (out.status.code(), serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+        let out = crate::signet(
+            &[
+                "audit",
+                "verify",
+                p.to_str().unwrap(),
+                "--hmac-secret",
+                SECRET_HEX,
+                "--json",
+            ],
+            self.dir.path(),
+        );
+        (
+            out.status.code(),
+            serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        )
     }
 }

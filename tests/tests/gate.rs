@@ -43,7 +43,9 @@ fn anthropic(text: &str, stream: bool) -> Value {
 }
 
 fn row_by_id<'a>(rows: &'a [Value], id: &str) -> &'a Value {
-    rows.iter().find(|r| r["entry_id"] == id).unwrap_or_else(|| panic!("no audit row {id} in {rows:#?}"))
+    rows.iter()
+        .find(|r| r["entry_id"] == id)
+        .unwrap_or_else(|| panic!("no audit row {id} in {rows:#?}"))
 }
 
 struct Setup {
@@ -56,27 +58,55 @@ fn setup(extra_config: &str, flags: &[&str]) -> Setup {
     let plugins = plugins_dir(&["fx_good"]);
     let demo = demo_upstream(plugins.path());
     let gate = Gate::start(&config(plugins.path(), extra_config), &demo.url, flags);
-    Setup { _plugins: plugins, _demo: demo, gate }
+    Setup {
+        _plugins: plugins,
+        _demo: demo,
+        gate,
+    }
 }
 
 #[test]
 fn unary_round_trip_carries_contract_headers_and_a_verifiable_receipt() {
     let s = setup("", &[]);
-    let r = post(&format!("{}/v1/chat/completions", s.gate.url()), &chat("hello there", false));
+    let r = post(
+        &format!("{}/v1/chat/completions", s.gate.url()),
+        &chat("hello there", false),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["choices"][0]["message"]["content"], "You said: hello there");
-    assert_eq!(r.header("x-signet-upstream"), Some(s._demo.url.as_str()), "an explicit upstream is labelled by its URL");
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        "You said: hello there"
+    );
+    assert_eq!(
+        r.header("x-signet-upstream"),
+        Some(s._demo.url.as_str()),
+        "an explicit upstream is labelled by its URL"
+    );
     let id = r.header("x-signet-correlation-id").unwrap().to_string();
     let receipt = r.header("x-signet-receipt").unwrap().to_string();
-    assert!(receipt.starts_with("signet=v2; alg=hmac-sha256;"), "{receipt}");
+    assert!(
+        receipt.starts_with("signet=v2; alg=hmac-sha256;"),
+        "{receipt}"
+    );
     let rows = s.gate.wait_for_row(|r| r["entry_id"] == id.as_str());
     let row = row_by_id(&rows, &id);
-    assert_eq!((row["check_name"].as_str(), row["decision"].as_str()), (Some("pipeline.complete"), Some("allow")));
+    assert_eq!(
+        (row["check_name"].as_str(), row["decision"].as_str()),
+        (Some("pipeline.complete"), Some("allow"))
+    );
     assert_eq!(row["owner_id"], "alice");
     // The receipt verifies offline, and it is not the chain hmac.
     assert!(!receipt.contains(row["hmac"].as_str().unwrap()));
-    let out = signet(&["receipt", "verify", &receipt, "--hmac-secret", SECRET_HEX], s.gate.dir.path());
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = signet(
+        &["receipt", "verify", &receipt, "--hmac-secret", SECRET_HEX],
+        s.gate.dir.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let (code, report) = s.gate.verify();
     assert_eq!(code, Some(0), "{report}");
 }
@@ -84,19 +114,34 @@ fn unary_round_trip_carries_contract_headers_and_a_verifiable_receipt() {
 #[test]
 fn admission_refusal_has_the_contract_body_and_its_own_audit_row() {
     let s = setup("", &[]);
-    let r = post_raw(&format!("{}/v1/chat/completions", s.gate.url()), &[], chat("hi", false).to_string().as_bytes());
+    let r = post_raw(
+        &format!("{}/v1/chat/completions", s.gate.url()),
+        &[],
+        chat("hi", false).to_string().as_bytes(),
+    );
     assert_eq!(r.status, 403);
     let b = r.json();
     assert_eq!(b["error"], "signet refused this request");
     assert_eq!(b["reason"], "no commit owner could be resolved");
-    assert_eq!((b["check"].as_str(), b["stage"].as_str()), (Some("owner_resolution"), Some("admission")));
+    assert_eq!(
+        (b["check"].as_str(), b["stage"].as_str()),
+        (Some("owner_resolution"), Some("admission"))
+    );
     let id = b["correlation_id"].as_str().unwrap();
     assert_eq!(r.header("x-signet-correlation-id"), Some(id));
-    assert!(r.header("x-signet-upstream").is_some(), "refusals carry X-Signet-Upstream too");
+    assert!(
+        r.header("x-signet-upstream").is_some(),
+        "refusals carry X-Signet-Upstream too"
+    );
     assert!(r.header("x-signet-receipt").is_some());
-    let rows = s.gate.wait_for_row(|r| r["check_name"] == "pipeline.complete");
+    let rows = s
+        .gate
+        .wait_for_row(|r| r["check_name"] == "pipeline.complete");
     let row = row_by_id(&rows, id);
-    assert_eq!((row["check_name"].as_str(), row["decision"].as_str()), (Some("owner_resolution"), Some("block")));
+    assert_eq!(
+        (row["check_name"].as_str(), row["decision"].as_str()),
+        (Some("owner_resolution"), Some("block"))
+    );
     assert_eq!(row["owner_type"], "unresolved");
 }
 
@@ -110,22 +155,43 @@ fn stream_aborts_at_the_marker_in_chunk_10_of_20_with_nothing_after() {
     let text: String = data
         .iter()
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| v.pointer("/choices/0/delta/content").and_then(Value::as_str).map(String::from))
+        .filter_map(|v| {
+            v.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
         .collect();
     for i in 1..=9 {
-        assert!(text.contains(&format!("part {i} ")), "chunk {i} must be delivered: {text}");
+        assert!(
+            text.contains(&format!("part {i} ")),
+            "chunk {i} must be delivered: {text}"
+        );
     }
-    assert!(!text.contains("part 10") && !text.contains("NOFORN"), "nothing of chunk 10 on: {text}");
+    assert!(
+        !text.contains("part 10") && !text.contains("NOFORN"),
+        "nothing of chunk 10 on: {text}"
+    );
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
     let abort: Value = serde_json::from_str(&data[data.len() - 2]).unwrap();
     assert_eq!(abort["signet_abort"], true);
     assert_eq!(abort["error"]["type"], "signet_abort");
-    assert_eq!((abort["check"].as_str(), abort["stage"].as_str()), (Some("fx_marker"), Some("inspection")));
-    assert!(abort["error"]["message"].as_str().unwrap().starts_with("signet aborted this stream: "));
+    assert_eq!(
+        (abort["check"].as_str(), abort["stage"].as_str()),
+        (Some("fx_marker"), Some("inspection"))
+    );
+    assert!(abort["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("signet aborted this stream: "));
     let id = abort["correlation_id"].as_str().unwrap();
-    let rows = s.gate.wait_for_row(|r| r["metadata"]["outcome"] == "aborted");
+    let rows = s
+        .gate
+        .wait_for_row(|r| r["metadata"]["outcome"] == "aborted");
     let row = row_by_id(&rows, id);
-    assert_eq!((row["check_name"].as_str(), row["decision"].as_str()), (Some("fx_marker"), Some("block")));
+    assert_eq!(
+        (row["check_name"].as_str(), row["decision"].as_str()),
+        (Some("fx_marker"), Some("block"))
+    );
     assert_eq!(row["metadata"]["chunk_index"], 10);
     assert!(row["metadata"]["offset"].as_u64().unwrap() > 0);
 }
@@ -141,7 +207,11 @@ fn unary_marker_is_refused_at_inspection_and_nothing_is_delivered() {
         assert_eq!(r.status, 403, "{}", r.body);
         assert_eq!(r.json()["stage"], "inspection");
         // The refusal names the marker; none of the upstream's text is delivered.
-        assert!(!r.body.contains("You said") && !r.body.contains("operational details"), "{}", r.body);
+        assert!(
+            !r.body.contains("You said") && !r.body.contains("operational details"),
+            "{}",
+            r.body
+        );
     }
 }
 
@@ -149,39 +219,82 @@ fn unary_marker_is_refused_at_inspection_and_nothing_is_delivered() {
 fn a_refused_streamed_tool_call_never_reaches_the_client_in_any_fragment() {
     let s = setup("", &[]);
     let text = r#"please tool:drop_table {"table": "users"} and tool:lookup {"q": 1}"#;
-    let r = post(&format!("{}/v1/chat/completions", s.gate.url()), &chat(text, true));
+    let r = post(
+        &format!("{}/v1/chat/completions", s.gate.url()),
+        &chat(text, true),
+    );
     assert_eq!(r.status, 200);
-    let events: Vec<Value> = r.sse_data().iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
+    let events: Vec<Value> = r
+        .sse_data()
+        .iter()
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
     let mut delivered = Vec::new();
     for e in &events {
-        for c in e.pointer("/choices/0/delta/tool_calls").and_then(Value::as_array).into_iter().flatten() {
+        for c in e
+            .pointer("/choices/0/delta/tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             delivered.push(c.clone());
         }
     }
-    assert_eq!(delivered.len(), 1, "only the allowed call, whole: {delivered:?}");
+    assert_eq!(
+        delivered.len(),
+        1,
+        "only the allowed call, whole: {delivered:?}"
+    );
     assert_eq!(delivered[0]["function"]["name"], "lookup");
     assert_eq!(delivered[0]["function"]["arguments"], r#"{"q":1}"#);
-    let last = events.iter().rev().find(|e| e.get("signet_receipt").is_some()).expect("final event with receipt");
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e.get("signet_receipt").is_some())
+        .expect("final event with receipt");
     assert_eq!(last["choices"][0]["finish_reason"], "tool_calls");
     let refused = &last["signet"]["refused_tool_calls"][0];
-    assert_eq!((refused["name"].as_str(), refused["decision"].as_str()), (Some("drop_table"), Some("block")));
+    assert_eq!(
+        (refused["name"].as_str(), refused["decision"].as_str()),
+        (Some("drop_table"), Some("block"))
+    );
     assert_eq!(refused["check"], "fx_tool_guard");
-    let rows = s.gate.wait_for_row(|r| r["check_name"] == "pipeline.complete");
+    let rows = s
+        .gate
+        .wait_for_row(|r| r["check_name"] == "pipeline.complete");
     let row = row_by_id(&rows, refused["correlation_id"].as_str().unwrap());
     assert_eq!(row["metadata"]["stage"], "commitment");
     // The arguments of the refused call appear nowhere before the final event.
-    let before_final: String = r.sse_data().iter().filter(|d| !d.contains("signet_receipt")).cloned().collect();
-    assert!(!before_final.contains("\"name\":\"drop_table\""), "{before_final}");
+    let before_final: String = r
+        .sse_data()
+        .iter()
+        .filter(|d| !d.contains("signet_receipt"))
+        .cloned()
+        .collect();
+    assert!(
+        !before_final.contains("\"name\":\"drop_table\""),
+        "{before_final}"
+    );
 }
 
 #[test]
 fn anthropic_stream_holds_tool_use_blocks_and_releases_allowed_ones_whole() {
     let s = setup("", &[]);
     let text = r#"tool:drop_table {"table": "users"} tool:lookup {"q": 1}"#;
-    let r = post(&format!("{}/v1/messages", s.gate.url()), &anthropic(text, true));
+    let r = post(
+        &format!("{}/v1/messages", s.gate.url()),
+        &anthropic(text, true),
+    );
     assert_eq!(r.status, 200);
-    let events: Vec<Value> = r.sse_data().iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
-    let starts: Vec<&Value> = events.iter().filter(|e| e["type"] == "content_block_start" && e["content_block"]["type"] == "tool_use").collect();
+    let events: Vec<Value> = r
+        .sse_data()
+        .iter()
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    let starts: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "content_block_start" && e["content_block"]["type"] == "tool_use")
+        .collect();
     assert_eq!(starts.len(), 1);
     assert_eq!(starts[0]["content_block"]["name"], "lookup");
     let json_deltas: Vec<&str> = events
@@ -192,39 +305,67 @@ fn anthropic_stream_holds_tool_use_blocks_and_releases_allowed_ones_whole() {
     assert_eq!(json_deltas, [r#"{"q":1}"#]);
     let stop = events.last().unwrap();
     assert_eq!(stop["type"], "message_stop");
-    assert!(stop["signet_receipt"].as_str().unwrap().starts_with("signet=v2"));
-    assert_eq!(stop["signet"]["refused_tool_calls"][0]["name"], "drop_table");
+    assert!(stop["signet_receipt"]
+        .as_str()
+        .unwrap()
+        .starts_with("signet=v2"));
+    assert_eq!(
+        stop["signet"]["refused_tool_calls"][0]["name"],
+        "drop_table"
+    );
 }
 
 #[test]
 fn unary_tool_calls_are_gated_removed_and_listed() {
     let s = setup("", &[]);
     let text = r#"tool:drop_table {"table": "users"} tool:lookup {"q": 1}"#;
-    let r = post(&format!("{}/v1/chat/completions", s.gate.url()), &chat(text, false));
+    let r = post(
+        &format!("{}/v1/chat/completions", s.gate.url()),
+        &chat(text, false),
+    );
     assert_eq!(r.status, 200);
     let b = r.json();
     let calls = b["choices"][0]["message"]["tool_calls"].as_array().unwrap();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0]["function"]["name"], "lookup");
     assert_eq!(b["signet"]["refused_tool_calls"][0]["name"], "drop_table");
-    let r = post(&format!("{}/v1/messages", s.gate.url()), &anthropic(text, false));
+    let r = post(
+        &format!("{}/v1/messages", s.gate.url()),
+        &anthropic(text, false),
+    );
     let b = r.json();
-    let names: Vec<&str> = b["content"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    let names: Vec<&str> = b["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     assert_eq!(names, ["lookup"]);
-    assert_eq!(b["signet"]["refused_tool_calls"][0]["reason"], "drop_table on \"users\" is not allowed");
+    assert_eq!(
+        b["signet"]["refused_tool_calls"][0]["reason"],
+        "drop_table on \"users\" is not allowed"
+    );
 }
 
 #[test]
 fn an_inspection_redaction_rewrites_the_held_event() {
     let s = setup("", &[]);
-    let r = post(&format!("{}/v1/chat/completions", s.gate.url()), &chat("my password is hunter2 ok", true));
+    let r = post(
+        &format!("{}/v1/chat/completions", s.gate.url()),
+        &chat("my password is hunter2 ok", true),
+    );
     assert_eq!(r.status, 200);
     assert!(!r.body.contains("hunter2"), "{}", r.body);
     assert!(r.body.contains("[R]"));
     assert_eq!(r.sse_data().last().map(String::as_str), Some("[DONE]"));
     let rows = s.gate.wait_for_row(|r| r["decision"] == "redact");
-    assert!(rows.iter().any(|r| r["decision"] == "redact" && r["check_name"] == "fx_marker"));
-    assert!(rows.iter().all(|r| !r.to_string().contains("hunter2")), "audit rows never contain redacted text");
+    assert!(rows
+        .iter()
+        .any(|r| r["decision"] == "redact" && r["check_name"] == "fx_marker"));
+    assert!(
+        rows.iter().all(|r| !r.to_string().contains("hunter2")),
+        "audit rows never contain redacted text"
+    );
 }
 
 #[test]
@@ -249,7 +390,10 @@ fn bad_input_gets_400_or_413_with_a_correlated_audit_row() {
         let id = b["correlation_id"].as_str().unwrap().to_string();
         let rows = s.gate.wait_for_row(|r| r["entry_id"] == id.as_str());
         let row = row_by_id(&rows, &id);
-        assert_eq!((row["check_name"].as_str(), row["metadata"]["kind"].as_str()), (Some("preflight"), Some(kind)));
+        assert_eq!(
+            (row["check_name"].as_str(), row["metadata"]["kind"].as_str()),
+            (Some("preflight"), Some(kind))
+        );
     }
     let (code, report) = s.gate.verify();
     assert_eq!(code, Some(0), "{report}");
@@ -265,12 +409,23 @@ fn upstream_failures_are_502_with_the_upstream_named() {
         format!("http://{}", l.local_addr().unwrap())
     };
     let cfg = config(plugins.path(), "[upstream]\ntimeout_ms = 300\n");
-    for (upstream, needle) in [(redirect.url.as_str(), "redirect"), (hang.url.as_str(), "timed out"), (closed.as_str(), "unreachable")] {
+    for (upstream, needle) in [
+        (redirect.url.as_str(), "redirect"),
+        (hang.url.as_str(), "timed out"),
+        (closed.as_str(), "unreachable"),
+    ] {
         let gate = Gate::start(&cfg, upstream, &[]);
-        let r = post(&format!("{}/v1/chat/completions", gate.url()), &chat("hi", false));
+        let r = post(
+            &format!("{}/v1/chat/completions", gate.url()),
+            &chat("hi", false),
+        );
         assert_eq!(r.status, 502, "{upstream}: {}", r.body);
         assert_eq!(r.header("x-signet-upstream"), Some(upstream));
-        assert!(r.json()["reason"].as_str().unwrap().contains(needle), "{}", r.body);
+        assert!(
+            r.json()["reason"].as_str().unwrap().contains(needle),
+            "{}",
+            r.body
+        );
         let id = r.json()["correlation_id"].as_str().unwrap().to_string();
         let rows = gate.wait_for_row(|r| r["entry_id"] == id.as_str());
         assert_eq!(row_by_id(&rows, &id)["check_name"], "upstream");
@@ -280,22 +435,42 @@ fn upstream_failures_are_502_with_the_upstream_named() {
 #[test]
 fn an_upstream_error_status_passes_through_and_is_recorded() {
     let plugins = plugins_dir(&["fx_good"]);
-    let mock = Mock::start(|_| Reply::Json(401, r#"{"error":{"message":"bad key","type":"invalid_request_error"}}"#.into()));
+    let mock = Mock::start(|_| {
+        Reply::Json(
+            401,
+            r#"{"error":{"message":"bad key","type":"invalid_request_error"}}"#.into(),
+        )
+    });
     let gate = Gate::start(&config(plugins.path(), ""), &mock.url, &[]);
     let r = post_raw(
         &format!("{}/v1/chat/completions", gate.url()),
-        &[("x-commit-owner", "human:alice"), ("authorization", "Bearer sk-test"), ("x-classification", "SECRET")],
+        &[
+            ("x-commit-owner", "human:alice"),
+            ("authorization", "Bearer sk-test"),
+            ("x-classification", "SECRET"),
+        ],
         chat("hi", false).to_string().as_bytes(),
     );
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["error"]["message"], "bad key");
     let seen = mock.seen.lock().unwrap();
     let fwd = &seen[0].headers;
-    assert!(fwd.iter().any(|(n, v)| n == "authorization" && v == "Bearer sk-test"), "authorization is forwarded");
-    assert!(!fwd.iter().any(|(n, _)| n == "x-commit-owner" || n == "x-classification"), "owner headers stay at the gate");
+    assert!(
+        fwd.iter()
+            .any(|(n, v)| n == "authorization" && v == "Bearer sk-test"),
+        "authorization is forwarded"
+    );
+    assert!(
+        !fwd.iter()
+            .any(|(n, _)| n == "x-commit-owner" || n == "x-classification"),
+        "owner headers stay at the gate"
+    );
     let id = r.header("x-signet-correlation-id").unwrap().to_string();
     let rows = gate.wait_for_row(|r| r["entry_id"] == id.as_str());
-    assert_eq!(row_by_id(&rows, &id)["metadata"]["outcome"], "upstream_error");
+    assert_eq!(
+        row_by_id(&rows, &id)["metadata"]["outcome"],
+        "upstream_error"
+    );
 }
 
 #[test]
@@ -304,7 +479,12 @@ fn a_client_disconnect_mid_stream_still_runs_record() {
     let mock = Mock::start(|_| {
         let chunks: Vec<String> = (0..40).map(|i| format!("c{i} ")).collect();
         let refs: Vec<&str> = chunks.iter().map(String::as_str).collect();
-        Reply::Sse(openai_sse(&refs, "stop").into_iter().map(|e| (100, e)).collect())
+        Reply::Sse(
+            openai_sse(&refs, "stop")
+                .into_iter()
+                .map(|e| (100, e))
+                .collect(),
+        )
     });
     let gate = Gate::start(&config(plugins.path(), ""), &mock.url, &[]);
     let addr = gate.url().trim_start_matches("http://").to_string();
@@ -321,13 +501,20 @@ fn a_client_disconnect_mid_stream_still_runs_record() {
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     drop(conn);
     let rows = gate.wait_for_row(|r| r["metadata"]["outcome"] == "client_disconnect");
-    assert!(rows.iter().any(|r| r["check_name"] == "pipeline.complete" && r["metadata"]["outcome"] == "client_disconnect"));
+    assert!(rows.iter().any(|r| r["check_name"] == "pipeline.complete"
+        && r["metadata"]["outcome"] == "client_disconnect"));
 }
 
 #[test]
 fn a_quota_block_is_429_with_retry_after() {
-    let s = setup("[[checks]]\nkind = \"fx_slow\"\n[checks.config]\nsleep_ms = 0\n", &[]);
-    let r = post(&format!("{}/v1/chat/completions", s.gate.url()), &chat("hi", false));
+    let s = setup(
+        "[[checks]]\nkind = \"fx_slow\"\n[checks.config]\nsleep_ms = 0\n",
+        &[],
+    );
+    let r = post(
+        &format!("{}/v1/chat/completions", s.gate.url()),
+        &chat("hi", false),
+    );
     assert_eq!(r.status, 429, "{}", r.body);
     assert_eq!(r.header("retry-after"), Some("1"));
     assert_eq!(r.json()["check"], "fx_slow");
@@ -346,13 +533,27 @@ fn ops_endpoints_and_http_fallbacks() {
     assert!(models.header("x-signet-upstream").is_some());
     let nf = post(&format!("{u}/v1/assistants"), &json!({}));
     assert_eq!(nf.status, 404);
-    assert_eq!(nf.json(), json!({"error": "endpoint not implemented", "endpoint": "/v1/assistants"}));
+    assert_eq!(
+        nf.json(),
+        json!({"error": "endpoint not implemented", "endpoint": "/v1/assistants"})
+    );
     assert_eq!(get(&format!("{u}/v1/chat/completions")).status, 405);
-    post(&format!("{u}/v1/chat/completions"), &chat("leak:SECRET//NOFORN chunks:3 marker_at:2", true));
+    post(
+        &format!("{u}/v1/chat/completions"),
+        &chat("leak:SECRET//NOFORN chunks:3 marker_at:2", true),
+    );
     let m = get(&format!("{u}/metrics")).body;
-    assert!(m.contains("signet_requests_total{endpoint=\"/v1/chat/completions\",status=\"200\"} 1"), "{m}");
+    assert!(
+        m.contains("signet_requests_total{endpoint=\"/v1/chat/completions\",status=\"200\"} 1"),
+        "{m}"
+    );
     assert!(m.contains("signet_stream_aborts_total 1"), "{m}");
-    assert!(m.contains("signet_decisions_total{check=\"fx_marker\",stage=\"inspection\",decision=\"block\"} 1"), "{m}");
+    assert!(
+        m.contains(
+            "signet_decisions_total{check=\"fx_marker\",stage=\"inspection\",decision=\"block\"} 1"
+        ),
+        "{m}"
+    );
     assert!(m.contains("signet_gate_overhead_seconds_count"), "{m}");
 }
 
@@ -360,7 +561,10 @@ fn ops_endpoints_and_http_fallbacks() {
 fn embeddings_run_admission_only() {
     let s = setup("", &[]);
     let u = s.gate.url();
-    let r = post(&format!("{u}/v1/embeddings"), &json!({"model": "m", "input": "SECRET//NOFORN"}));
+    let r = post(
+        &format!("{u}/v1/embeddings"),
+        &json!({"model": "m", "input": "SECRET//NOFORN"}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["data"][0]["embedding"], json!([0.1, 0.2, 0.3]));
     let refused = post_raw(&format!("{u}/v1/embeddings"), &[], br#"{"input":"x"}"#);
@@ -370,20 +574,42 @@ fn embeddings_run_admission_only() {
 #[test]
 fn shadow_mode_refuses_nothing_and_records_everything() {
     let s = setup("", &["--shadow"]);
-    let r = post_raw(&format!("{}/v1/chat/completions", s.gate.url()), &[], chat("hi", false).to_string().as_bytes());
+    let r = post_raw(
+        &format!("{}/v1/chat/completions", s.gate.url()),
+        &[],
+        chat("hi", false).to_string().as_bytes(),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.header("x-signet-shadow-decision"), Some("block"));
     assert_eq!(r.header("x-signet-shadow-check"), Some("owner_resolution"));
     assert_eq!(r.header("x-signet-shadow-stage"), Some("admission"));
-    let rows = s.gate.wait_for_row(|r| r["check_name"] == "owner_resolution");
-    let row = rows.iter().find(|r| r["check_name"] == "owner_resolution").unwrap();
-    assert_eq!((row["metadata"]["shadow"].as_bool(), row["metadata"]["enforced"].as_bool()), (Some(true), Some(false)));
+    let rows = s
+        .gate
+        .wait_for_row(|r| r["check_name"] == "owner_resolution");
+    let row = rows
+        .iter()
+        .find(|r| r["check_name"] == "owner_resolution")
+        .unwrap();
+    assert_eq!(
+        (
+            row["metadata"]["shadow"].as_bool(),
+            row["metadata"]["enforced"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
 }
 
 #[test]
 fn graceful_shutdown_lets_a_stream_finish_and_records_it() {
     let plugins = plugins_dir(&["fx_good"]);
-    let mock = Mock::start(|_| Reply::Sse(openai_sse(&["a ", "b ", "c ", "d ", "e "], "stop").into_iter().map(|e| (150, e)).collect()));
+    let mock = Mock::start(|_| {
+        Reply::Sse(
+            openai_sse(&["a ", "b ", "c ", "d ", "e "], "stop")
+                .into_iter()
+                .map(|e| (150, e))
+                .collect(),
+        )
+    });
     let gate = Gate::start(&config(plugins.path(), ""), &mock.url, &[]);
     let url = format!("{}/v1/chat/completions", gate.url());
     let client = std::thread::spawn(move || post(&url, &chat("hi", true)));
@@ -392,7 +618,12 @@ fn graceful_shutdown_lets_a_stream_finish_and_records_it() {
     let Gate { svc, dir } = gate;
     let code = svc.terminate();
     let r = client.join().unwrap();
-    assert_eq!(r.sse_data().last().map(String::as_str), Some("[DONE]"), "the in-flight stream finished: {}", r.body);
+    assert_eq!(
+        r.sse_data().last().map(String::as_str),
+        Some("[DONE]"),
+        "the in-flight stream finished: {}",
+        r.body
+    );
     assert!(r.body.contains("signet_receipt"));
     assert_eq!(code, Some(0));
     let text = std::fs::read_to_string(rows_path).unwrap();

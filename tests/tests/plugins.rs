@@ -27,13 +27,21 @@ fn rows_for<'a>(list: &'a Value, file: &str) -> Vec<&'a Value> {
 }
 
 fn lib(name: &str) -> String {
-    format!("{}{name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX)
+    format!(
+        "{}{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
 }
 
 #[test]
 fn plugins_list_json_reports_every_library_with_its_reason() {
     let dir = plugins_dir(ALL);
-    std::fs::write(dir.path().join(lib("garbage")), b"this is not a shared library").unwrap();
+    std::fs::write(
+        dir.path().join(lib("garbage")),
+        b"this is not a shared library",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("notes.txt"), b"ignored: wrong suffix").unwrap();
     let out = signet(
         &[
@@ -65,7 +73,10 @@ fn plugins_list_json_reports_every_library_with_its_reason() {
 
     let good = rows_for(&list, &lib("fx_good"));
     let names: Vec<&str> = good.iter().map(|r| r["check"].as_str().unwrap()).collect();
-    assert_eq!(names, ["fx_redact", "fx_tool_guard", "fx_slow", "fx_marker"]);
+    assert_eq!(
+        names,
+        ["fx_redact", "fx_tool_guard", "fx_slow", "fx_marker"]
+    );
     assert!(good.iter().all(|r| r["status"] == "loaded"));
     assert_eq!(good[0]["hooks"], json!(["pre_request", "post_complete"]));
 
@@ -91,15 +102,24 @@ fn plugins_list_json_reports_every_library_with_its_reason() {
     let layout = rows_for(&list, &lib("fx_layout_mismatch"));
     assert_eq!(layout[0]["status"], "incompatible");
     assert!(
-        layout[0]["error"].as_str().unwrap().contains("layout does not match"),
+        layout[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("layout does not match"),
         "{}",
         layout[0]["error"]
     );
-    assert!(layout[0]["detail"].as_str().unwrap().contains("fx_layout_mismatch"));
+    assert!(layout[0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("fx_layout_mismatch"));
 
     let not_plugin = rows_for(&list, &lib("fx_not_plugin"));
     assert_eq!(not_plugin[0]["status"], "load_error");
-    assert!(not_plugin[0]["error"].as_str().unwrap().contains("not a signet plugin"));
+    assert!(not_plugin[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not a signet plugin"));
 
     let garbage = rows_for(&list, &lib("garbage"));
     assert_eq!(garbage[0]["status"], "load_error");
@@ -112,7 +132,10 @@ fn plugins_list_json_reports_every_library_with_its_reason() {
 }
 
 fn write_config(dir: &Path, plugins: &Path, checks: &str) -> String {
-    let text = format!("[plugins]\ndir = {:?}\n\n{checks}", plugins.to_str().unwrap());
+    let text = format!(
+        "[plugins]\ndir = {:?}\n\n{checks}",
+        plugins.to_str().unwrap()
+    );
     let p = dir.join("signet.toml");
     std::fs::write(&p, text).unwrap();
     p.to_str().unwrap().to_string()
@@ -173,7 +196,10 @@ fn good_plugins_load_and_decide_through_the_host() {
     );
     assert_eq!(out["owner"], "human:alice");
     assert_eq!(out["admission"]["result"], "pass");
-    assert_eq!(out["request_body"]["messages"][0]["content"], "my [gone] plan");
+    assert_eq!(
+        out["request_body"]["messages"][0]["content"],
+        "my [gone] plan"
+    );
     let commitment = out["commitment"].as_array().unwrap();
     assert_eq!(commitment[0]["result"], "refused");
     assert_eq!(commitment[0]["refusal"]["check"], "fx_tool_guard");
@@ -183,18 +209,28 @@ fn good_plugins_load_and_decide_through_the_host() {
         .contains("\"users\""));
     assert_eq!(commitment[1]["result"], "pass");
     let decisions = out["decisions"].as_array().unwrap();
-    let redact = decisions.iter().find(|d| d["decision"] == "redact").unwrap();
+    let redact = decisions
+        .iter()
+        .find(|d| d["decision"] == "redact")
+        .unwrap();
     assert_eq!(
-        (redact["check"].as_str(), redact["metadata"]["word_len"].as_u64()),
+        (
+            redact["check"].as_str(),
+            redact["metadata"]["word_len"].as_u64()
+        ),
         (Some("fx_redact"), Some(6))
     );
     // The RECORD hook saw what pre_request left in the per-request scratch map,
     // and the owner resolved by the built-in before it.
     let record = decisions.iter().find(|d| d["stage"] == "record").unwrap();
-    assert_eq!(record["reason"], "record saw owner \"human:alice\" outcome completed");
+    assert_eq!(
+        record["reason"],
+        "record saw owner \"human:alice\" outcome completed"
+    );
 
     // Two messages: the example plugin refuses, with its reason.
-    let body = json!({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]});
+    let body =
+        json!({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]});
     let out = dry_run(&cfg, work.path(), body, &[]);
     assert_eq!(out["admission"]["result"], "refused");
     assert_eq!(out["admission"]["refusal"]["check"], "cool_check");
@@ -209,7 +245,11 @@ fn good_plugins_load_and_decide_through_the_host() {
 fn a_panicking_hook_fails_closed_and_the_process_survives() {
     let plugins = plugins_dir(ALL);
     let work = tempfile::tempdir().unwrap();
-    let cfg = write_config(work.path(), plugins.path(), "[[checks]]\nkind = \"fx_hook_panic\"\n");
+    let cfg = write_config(
+        work.path(),
+        plugins.path(),
+        "[[checks]]\nkind = \"fx_hook_panic\"\n",
+    );
     let out = dry_run(&cfg, work.path(), json!({"messages": []}), &[]);
     assert_eq!(out["admission"]["result"], "refused");
     let reason = out["admission"]["refusal"]["reason"].as_str().unwrap();
@@ -226,14 +266,18 @@ fn a_panicking_hook_fails_closed_and_the_process_survives() {
     );
     let out = dry_run(&cfg, work.path(), json!({"messages": []}), &[]);
     assert_eq!(out["admission"]["result"], "pass");
-    assert!(out["decisions"][0]["error"].as_str().unwrap().contains("panicked"));
+    assert!(out["decisions"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("panicked"));
 }
 
 #[test]
 fn a_plugin_hook_past_its_timeout_fails_closed() {
     let plugins = plugins_dir(&["fx_good"]);
     let work = tempfile::tempdir().unwrap();
-    let checks = "[[checks]]\nkind = \"fx_slow\"\ntimeout_ms = 100\n[checks.config]\nsleep_ms = 20000\n";
+    let checks =
+        "[[checks]]\nkind = \"fx_slow\"\ntimeout_ms = 100\n[checks.config]\nsleep_ms = 20000\n";
     let cfg = write_config(work.path(), plugins.path(), checks);
     let started = std::time::Instant::now();
     let out = dry_run(&cfg, work.path(), json!({"messages": []}), &[]);
@@ -257,11 +301,17 @@ fn check_config_reports_constructor_panics_and_every_problem() {
     let checks = "[[checks]]\nkind = \"fx_ctor_panic\"\n\n[[checks]]\nkind = \"no_such_check\"\n\n[[checks]]\nkind = \"fx_slow\"\n\n[[checks]]\nkind = \"cool_check\"\n";
     let cfg = write_config(work.path(), plugins.path(), checks);
     let out = signet(&["check-config", &cfg], work.path());
-    assert_eq!(out.status.code(), Some(1), "must exit 1, not crash: {out:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "must exit 1, not crash: {out:?}"
+    );
     let err = stderr(&out);
     assert!(err.contains("3 problem(s)"), "{err}");
     assert!(
-        err.contains("fx_ctor_panic") && err.contains("panicked") && err.contains(&lib("fx_ctor_panic")),
+        err.contains("fx_ctor_panic")
+            && err.contains("panicked")
+            && err.contains(&lib("fx_ctor_panic")),
         "{err}"
     );
     assert!(
@@ -313,9 +363,16 @@ mode = "disabled"
                 .filter(|_| l.trim_start().starts_with(char::is_numeric))
         })
         .collect();
-    assert_eq!(order, ["owner_resolution", "early", "late", "fx_tool_guard"], "{text}");
+    assert_eq!(
+        order,
+        ["owner_resolution", "early", "late", "fx_tool_guard"],
+        "{text}"
+    );
     assert!(text.contains("audit"), "{text}");
-    assert!(!text.contains("fx_redact "), "disabled checks are not loaded: {text}");
+    assert!(
+        !text.contains("fx_redact "),
+        "disabled checks are not loaded: {text}"
+    );
 }
 
 #[test]
@@ -336,25 +393,50 @@ fn plugins_install_checks_then_copies() {
     let d = dest.to_str().unwrap();
     let good = src.path().join(lib("cool_check"));
     let out = signet(
-        &["plugins", "install", good.to_str().unwrap(), "--plugins-dir", d],
+        &[
+            "plugins",
+            "install",
+            good.to_str().unwrap(),
+            "--plugins-dir",
+            d,
+        ],
         work.path(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(dest.join(lib("cool_check")).exists());
     let again = signet(
-        &["plugins", "install", good.to_str().unwrap(), "--plugins-dir", d],
+        &[
+            "plugins",
+            "install",
+            good.to_str().unwrap(),
+            "--plugins-dir",
+            d,
+        ],
         work.path(),
     );
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).contains("already exists"));
     let bad = src.path().join(lib("fx_not_plugin"));
     let out = signet(
-        &["plugins", "install", bad.to_str().unwrap(), "--plugins-dir", d],
+        &[
+            "plugins",
+            "install",
+            bad.to_str().unwrap(),
+            "--plugins-dir",
+            d,
+        ],
         work.path(),
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not a signet plugin"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a signet plugin"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!dest.join(lib("fx_not_plugin")).exists());
-    let list = json_out(&signet(&["plugins", "list", "--plugins-dir", d, "--json"], work.path()));
+    let list = json_out(&signet(
+        &["plugins", "list", "--plugins-dir", d, "--json"],
+        work.path(),
+    ));
     assert_eq!(list["plugins"].as_array().unwrap().len(), 1);
 }

@@ -10,9 +10,15 @@ use signet_e2e::proc::{demo_upstream, Gate};
 use signet_e2e::{plugins_dir, workspace_root};
 
 fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("SIGNET_TEST_VENV").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target/venv"));
+    let venv = std::env::var_os("SIGNET_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/venv"));
     let py = venv.join("bin/python");
-    assert!(py.exists(), "{} is missing: run .ci/setup-venv.sh (as .ci/run does)", py.display());
+    assert!(
+        py.exists(),
+        "{} is missing: run .ci/setup-venv.sh (as .ci/run does)",
+        py.display()
+    );
     py
 }
 
@@ -27,9 +33,18 @@ fn official_sdks_work_through_the_gate() {
     );
     let gate = Gate::start(&config, &demo.url, &[]);
     let script = workspace_root().join("tests/sdk/dropin.py");
-    let out = Command::new(python).arg(script).arg(&demo.url).arg(gate.url()).output().unwrap();
+    let out = Command::new(python)
+        .arg(script)
+        .arg(&demo.url)
+        .arg(gate.url())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "SDK drop-in cases failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "SDK drop-in cases failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("10 passed, 0 failed"), "{stdout}");
     let (code, report) = gate.verify();
     assert_eq!(code, Some(0), "{report}");

@@ -21,25 +21,34 @@ impl Check for CoolCheck {
     const DESCRIPTION: &'static str = "refuses requests with more than `threshold` messages";
 
     fn new(config: &signet_plugin_api::serde_json::Value) -> Result<Self, String> {
-        let obj = config.as_object().ok_or("cool_check: [checks.config] must be a table")?;
+        let obj = config
+            .as_object()
+            .ok_or("cool_check: [checks.config] must be a table")?;
         if let Some(key) = obj.keys().find(|k| k.as_str() != "threshold") {
-            return Err(format!("cool_check: unknown key {key:?} (known: threshold)"));
+            return Err(format!(
+                "cool_check: unknown key {key:?} (known: threshold)"
+            ));
         }
         let threshold = match obj.get("threshold") {
             None => 50,
-            Some(v) => v
-                .as_u64()
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or("cool_check: threshold must be a non-negative integer, e.g. threshold = 50")?,
+            Some(v) => v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or(
+                "cool_check: threshold must be a non-negative integer, e.g. threshold = 50",
+            )?,
         };
         Ok(CoolCheck { threshold })
     }
 
     fn pre_request(&self, req: &RequestView<'_>, _scratch: &mut Scratch) -> HookResult {
         let body = req.body()?;
-        let count = body.get("messages").and_then(|m| m.as_array()).map_or(0, Vec::len);
+        let count = body
+            .get("messages")
+            .and_then(|m| m.as_array())
+            .map_or(0, Vec::len);
         if count > self.threshold {
-            let reason = format!("request has {count} messages, more than the threshold of {}", self.threshold);
+            let reason = format!(
+                "request has {count} messages, more than the threshold of {}",
+                self.threshold
+            );
             return Ok(Verdict::block(&reason)
                 .with_metadata(signet_plugin_api::serde_json::json!({"messages": count, "threshold": self.threshold})));
         }
@@ -70,9 +79,13 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_key() {
-        let e = FakeHost::build::<CoolCheck>(json!({"treshold": 2})).err().unwrap();
+        let e = FakeHost::build::<CoolCheck>(json!({"treshold": 2}))
+            .err()
+            .unwrap();
         assert!(e.contains("treshold"), "{e}");
-        let e = FakeHost::build::<CoolCheck>(json!({"threshold": -1})).err().unwrap();
+        let e = FakeHost::build::<CoolCheck>(json!({"threshold": -1}))
+            .err()
+            .unwrap();
         assert!(e.contains("threshold must be"), "{e}");
     }
 }

@@ -36,7 +36,12 @@ pub enum Stage {
 
 impl Stage {
     /// All stages in execution order.
-    pub const ALL: [Stage; 4] = [Stage::Admission, Stage::Inspection, Stage::Commitment, Stage::Record];
+    pub const ALL: [Stage; 4] = [
+        Stage::Admission,
+        Stage::Inspection,
+        Stage::Commitment,
+        Stage::Record,
+    ];
 
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {

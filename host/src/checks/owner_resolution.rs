@@ -7,7 +7,9 @@
 //! no resolvable owner is refused.
 use std::sync::Arc;
 
-use super::{Check, Factory, Hook, Hooks, Owner, OwnerType, Request, Scratch, Source, Stage, Verdict};
+use super::{
+    Check, Factory, Hook, Hooks, Owner, OwnerType, Request, Scratch, Source, Stage, Verdict,
+};
 
 const MAX_PRINCIPAL_CHARS: usize = 256;
 
@@ -23,7 +25,8 @@ pub(super) fn factory() -> Factory {
         stage: Stage::Admission,
         priority: 0,
         hooks: Hooks::PRE_REQUEST,
-        description: "resolves the accountable owner from X-Commit-Owner / X-Agent-Id / X-Policy-Name".into(),
+        description:
+            "resolves the accountable owner from X-Commit-Owner / X-Agent-Id / X-Policy-Name".into(),
         build: Arc::new(|cfg| build(cfg).map(|c| Arc::new(c) as Arc<dyn Check>)),
     }
 }
@@ -68,11 +71,12 @@ fn principal(raw: &str) -> Result<String, &'static str> {
 /// Resolve the owner from headers. `Ok(None)`: no owner header at all.
 pub(crate) fn resolve(req: &Request) -> Result<Option<Owner>, String> {
     let prefixed = |header: &str, prefix: &str, kind: OwnerType| -> Result<Option<Owner>, String> {
-        let Some(v) = req.header(header) else { return Ok(None) };
-        let rest = v
-            .trim()
-            .strip_prefix(prefix)
-            .ok_or_else(|| format!("{header} must start with the exact lower-case prefix {prefix:?}"))?;
+        let Some(v) = req.header(header) else {
+            return Ok(None);
+        };
+        let rest = v.trim().strip_prefix(prefix).ok_or_else(|| {
+            format!("{header} must start with the exact lower-case prefix {prefix:?}")
+        })?;
         let id = principal(rest).map_err(|why| format!("{header} principal {why}"))?;
         Ok(Some(Owner { kind, id }))
     };
@@ -122,7 +126,12 @@ mod tests {
             correlation_id: "c".into(),
             path: "/v1/chat/completions".into(),
             client_ip: "127.0.0.1".into(),
-            headers: Arc::new(headers.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()),
+            headers: Arc::new(
+                headers
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+            ),
             owner: Owner::unresolved(),
             classification: String::new(),
             body: Arc::new(serde_json::json!({})),
@@ -143,7 +152,10 @@ mod tests {
         let c = build(&serde_json::json!({})).unwrap();
         let v = decide(
             &c,
-            &req(&[("x-agent-id", "agent:bot"), ("x-commit-owner", "human:alice")]),
+            &req(&[
+                ("x-agent-id", "agent:bot"),
+                ("x-commit-owner", "human:alice"),
+            ]),
         );
         assert_eq!(
             v.owner,
@@ -152,9 +164,15 @@ mod tests {
                 id: "alice".into()
             })
         );
-        let v = decide(&c, &req(&[("x-agent-id", "agent:bot"), ("x-policy-name", "p")]));
+        let v = decide(
+            &c,
+            &req(&[("x-agent-id", "agent:bot"), ("x-policy-name", "p")]),
+        );
         assert_eq!(v.owner.unwrap().qualified(), "agent:bot");
-        let v = decide(&c, &req(&[("x-policy-name", "nightly"), ("x-policy-version", "3")]));
+        let v = decide(
+            &c,
+            &req(&[("x-policy-name", "nightly"), ("x-policy-version", "3")]),
+        );
         assert_eq!(v.owner.unwrap().qualified(), "policy:nightly@3");
         assert!(!decide(&c, &req(&[])).is_allow());
         assert!(!decide(&c, &req(&[("x-commit-owner", "Human:alice")])).is_allow());

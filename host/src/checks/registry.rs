@@ -105,6 +105,10 @@ impl Registry {
 
     /// Comma-separated kind names, for error messages.
     pub fn kind_list(&self) -> String {
-        self.factories.keys().cloned().collect::<Vec<_>>().join(", ")
+        self.factories
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }

@@ -70,7 +70,13 @@ pub fn build_pipeline(
             let failed: Vec<String> = libraries
                 .iter()
                 .filter(|l| l.status != plugins::Status::Loaded)
-                .map(|l| format!("{} ({})", l.path.display(), l.error.as_deref().unwrap_or("not loaded")))
+                .map(|l| {
+                    format!(
+                        "{} ({})",
+                        l.path.display(),
+                        l.error.as_deref().unwrap_or("not loaded")
+                    )
+                })
                 .collect();
             let mut msg = format!(
                 "[[checks]] {}: unknown check kind {:?}; available: {}",
@@ -79,7 +85,10 @@ pub fn build_pipeline(
                 registry.kind_list()
             );
             if !failed.is_empty() {
-                msg.push_str(&format!("; libraries that failed to load: {}", failed.join(", ")));
+                msg.push_str(&format!(
+                    "; libraries that failed to load: {}",
+                    failed.join(", ")
+                ));
             }
             problems.push(msg);
             continue;

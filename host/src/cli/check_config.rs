@@ -2,7 +2,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::assemble::{build_pipeline, load_config, load_registry, origin, show_dir, CollectingSink};
+use super::assemble::{
+    build_pipeline, load_config, load_registry, origin, show_dir, CollectingSink,
+};
 use super::ConfigArg;
 use crate::checks::Hooks;
 
@@ -28,7 +30,12 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
         }
     };
     let (registry, libraries) = load_registry(&cfg.plugins_dir)?;
-    let pipeline = match build_pipeline(&cfg, &registry, &libraries, Arc::new(CollectingSink::default())) {
+    let pipeline = match build_pipeline(
+        &cfg,
+        &registry,
+        &libraries,
+        Arc::new(CollectingSink::default()),
+    ) {
         Ok(p) => p,
         Err(problems) => {
             eprintln!("config {} has {} problem(s):", origin(&cfg), problems.len());
@@ -49,7 +56,10 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
         loaded,
         libraries.len()
     );
-    for l in libraries.iter().filter(|l| l.status != crate::plugins::Status::Loaded) {
+    for l in libraries
+        .iter()
+        .filter(|l| l.status != crate::plugins::Status::Loaded)
+    {
         println!(
             "  warning: {} not loaded: {}",
             l.path.display(),
@@ -84,7 +94,11 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
             },
         );
     }
-    if pipeline.checks().iter().all(|c| !c.hooks.contains(Hooks::PRE_REQUEST)) {
+    if pipeline
+        .checks()
+        .iter()
+        .all(|c| !c.hooks.contains(Hooks::PRE_REQUEST))
+    {
         println!("  warning: no ADMISSION check: every request is forwarded unchecked");
     }
     Ok(0)

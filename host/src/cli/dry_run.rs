@@ -53,9 +53,11 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
     let raw = if a.request.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("reading the request from stdin")?
     } else {
-        std::fs::read_to_string(&a.request).with_context(|| format!("reading {}", a.request.display()))?
+        std::fs::read_to_string(&a.request)
+            .with_context(|| format!("reading {}", a.request.display()))?
     };
-    let body: serde_json::Value = serde_json::from_str(&raw).context("the request body is not valid JSON")?;
+    let body: serde_json::Value =
+        serde_json::from_str(&raw).context("the request body is not valid JSON")?;
     if !body.is_object() {
         bail!("the request body must be a JSON object");
     }

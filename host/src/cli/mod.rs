@@ -109,7 +109,10 @@ fn demo_upstream(port: u16) -> anyhow::Result<u8> {
         .build()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-        println!("demo upstream listening on http://{}", listener.local_addr()?);
+        println!(
+            "demo upstream listening on http://{}",
+            listener.local_addr()?
+        );
         axum::serve(listener, crate::server::demo::router()).await?;
         Ok(0)
     })

@@ -112,9 +112,15 @@ fn list(config: &ConfigArg, json: bool) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(0);
     }
-    println!("plugins directory: {}", show_dir(&cfg.plugins_dir).display());
+    println!(
+        "plugins directory: {}",
+        show_dir(&cfg.plugins_dir).display()
+    );
     if rows.is_empty() {
-        println!("no plugin libraries (*.{}) found", plugins::library_suffix());
+        println!(
+            "no plugin libraries (*.{}) found",
+            plugins::library_suffix()
+        );
         return Ok(0);
     }
     println!(
@@ -122,7 +128,10 @@ fn list(config: &ConfigArg, json: bool) -> anyhow::Result<u8> {
         "check", "version", "stage", "hooks", "sha256", "api", "status"
     );
     for r in &rows {
-        let status = serde_json::to_value(r.status)?.as_str().unwrap_or("?").to_string();
+        let status = serde_json::to_value(r.status)?
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
         println!(
             "{:<22} {:<10} {:<11} {:<40} {:<13} {:>3}  {:<12} {}",
             r.check.unwrap_or("-"),
@@ -134,7 +143,9 @@ fn list(config: &ConfigArg, json: bool) -> anyhow::Result<u8> {
                 r.hooks.join(",")
             },
             r.sha256.get(..12).unwrap_or(r.sha256),
-            r.api_level.map(|l| l.to_string()).unwrap_or_else(|| "-".into()),
+            r.api_level
+                .map(|l| l.to_string())
+                .unwrap_or_else(|| "-".into()),
             status,
             r.path,
         );

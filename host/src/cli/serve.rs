@@ -9,7 +9,9 @@ use anyhow::{bail, Context};
 
 use super::assemble::{build_pipeline, load_config, load_registry, origin, show_dir};
 use super::ConfigArg;
-use crate::audit::{self, AuditWriter, FsyncPolicy, HmacKey, Keyring, ReceiptSigner, SecretSources, WriterConfig};
+use crate::audit::{
+    self, AuditWriter, FsyncPolicy, HmacKey, Keyring, ReceiptSigner, SecretSources, WriterConfig,
+};
 use crate::checks::Request;
 use crate::config::{Fsync, LogFormat, ReceiptAlg};
 use crate::pipeline::{AuditLog, Decided, DecisionSink, Row, WriterLog};
@@ -123,8 +125,8 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
     let path = audit::expand_instance(&audit_path, &instance);
     let mut wc = WriterConfig::new(path.clone(), keyring, instance);
     wc.fsync = fsync(cfg.audit.fsync);
-    let (writer, warnings) =
-        AuditWriter::open(wc).with_context(|| format!("opening the audit log {}", path.display()))?;
+    let (writer, warnings) = AuditWriter::open(wc)
+        .with_context(|| format!("opening the audit log {}", path.display()))?;
     for w in warnings {
         eprintln!("audit: {w}");
     }
@@ -137,12 +139,23 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
     let audit_log: Arc<dyn AuditLog> = log.clone();
 
     let (registry, libraries) = load_registry(&cfg.plugins_dir)?;
-    let pipeline = match build_pipeline(&cfg, &registry, &libraries, Arc::new(AuditSink(audit_log.clone()))) {
+    let pipeline = match build_pipeline(
+        &cfg,
+        &registry,
+        &libraries,
+        Arc::new(AuditSink(audit_log.clone())),
+    ) {
         Ok(p) => Arc::new(p),
-        Err(problems) => bail!("config {} has problems:\n  - {}", origin(&cfg), problems.join("\n  - ")),
+        Err(problems) => bail!(
+            "config {} has problems:\n  - {}",
+            origin(&cfg),
+            problems.join("\n  - ")
+        ),
     };
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let code = rt.block_on(async move {
         let upstream_url = a.upstream.clone().or_else(|| cfg.upstream.url.clone());
         let (url, label, _demo) = match upstream_url {

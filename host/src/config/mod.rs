@@ -269,7 +269,9 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigErro
 
     if let Some(url) = &upstream.url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            problems.push(format!("[upstream] url {url:?} must start with http:// or https://"));
+            problems.push(format!(
+                "[upstream] url {url:?} must start with http:// or https://"
+            ));
         }
     }
     if server.max_request_body_bytes == Some(0) {
@@ -295,13 +297,17 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigErro
             ));
         }
         if c.timeout_ms == Some(0) {
-            problems.push(format!("[[checks]] {name}: timeout_ms must be greater than 0"));
+            problems.push(format!(
+                "[[checks]] {name}: timeout_ms must be greater than 0"
+            ));
         }
         let config = match c.config {
             Some(t) => match serde_json::to_value(&t) {
                 Ok(v) => v,
                 Err(e) => {
-                    problems.push(format!("[[checks]] {name}: config cannot be represented as JSON: {e}"));
+                    problems.push(format!(
+                        "[[checks]] {name}: config cannot be represented as JSON: {e}"
+                    ));
                     serde_json::Value::Null
                 }
             },
@@ -347,7 +353,9 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigErro
         audit: Audit {
             path: audit.path.as_deref().map(resolve),
             key_id: audit.key_id.unwrap_or_else(|| "k1".into()),
-            hmac_secret_env: audit.hmac_secret_env.unwrap_or_else(|| "SIGNET_HMAC_SECRET".into()),
+            hmac_secret_env: audit
+                .hmac_secret_env
+                .unwrap_or_else(|| "SIGNET_HMAC_SECRET".into()),
             fsync: audit.fsync.unwrap_or_default(),
             keyring: audit.keyring.as_deref().map(resolve),
         },
@@ -355,7 +363,12 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigErro
             alg: receipts_alg,
             private_key_path: receipts.private_key_path.as_deref().map(resolve),
         },
-        plugins_dir: resolve(raw.plugins.and_then(|p| p.dir).as_deref().unwrap_or("plugins")),
+        plugins_dir: resolve(
+            raw.plugins
+                .and_then(|p| p.dir)
+                .as_deref()
+                .unwrap_or("plugins"),
+        ),
         state: State {
             backend: state.backend.unwrap_or_default(),
             url: state.url.unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
@@ -383,13 +396,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("hots"), "{e}");
-        let e = parse("[[checks]]\nkind = \"a\"\nmdoe = \"audit\"\n", "t.toml", Path::new("."))
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            "[[checks]]\nkind = \"a\"\nmdoe = \"audit\"\n",
+            "t.toml",
+            Path::new("."),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("mdoe"), "{e}");
-        let e = parse("[[checks]]\nkind = \"a\"\nmode = \"loud\"\n", "t.toml", Path::new("."))
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            "[[checks]]\nkind = \"a\"\nmode = \"loud\"\n",
+            "t.toml",
+            Path::new("."),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("loud") && e.contains("enforce"), "{e}");
     }
 

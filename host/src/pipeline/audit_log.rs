@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use super::record::{AppendFuture, AuditLog, ReceiptClaims, Row};
-use crate::audit::{now_ns, AuditWriter, Claims, Decision, EntryId, NewEntry, OwnerType, ReceiptSigner};
+use crate::audit::{
+    now_ns, AuditWriter, Claims, Decision, EntryId, NewEntry, OwnerType, ReceiptSigner,
+};
 
 /// The production audit log.
 pub struct WriterLog {
@@ -39,8 +41,13 @@ fn owner_parts(owner: &str) -> (OwnerType, String) {
 fn entry(row: Row) -> NewEntry {
     let (owner_type, owner_id) = owner_parts(&row.owner);
     let decision = Decision::parse(&row.decision).unwrap_or(Decision::Block);
-    let mut e =
-        NewEntry::new(EntryId::from_string(row.entry_id), row.check, decision, row.reason).owner(owner_type, owner_id);
+    let mut e = NewEntry::new(
+        EntryId::from_string(row.entry_id),
+        row.check,
+        decision,
+        row.reason,
+    )
+    .owner(owner_type, owner_id);
     e.request_fingerprint = row.fingerprint;
     for (k, v) in row.metadata {
         e = e.meta(k, v);

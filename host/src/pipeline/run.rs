@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::{CheckInstance, Mode, OnError, Pipeline};
 use crate::checks::{
-    BlockClass, Completion, Decision, Hook, Hooks, Replacement, Request, ResponseSoFar, Scratch, Stage, ToolCall,
-    Verdict,
+    BlockClass, Completion, Decision, Hook, Hooks, Replacement, Request, ResponseSoFar, Scratch,
+    Stage, ToolCall, Verdict,
 };
 
 /// One recorded decision.
@@ -136,7 +136,8 @@ impl Run {
                         if inst.on_error == OnError::Disable {
                             inst.disable();
                         }
-                        let v = Verdict::allow().with("error", serde_json::Value::String(err.clone()));
+                        let v =
+                            Verdict::allow().with("error", serde_json::Value::String(err.clone()));
                         self.push(inst, stage, v, false, Some(err));
                         return Effect::Continue;
                     }
@@ -248,7 +249,12 @@ impl Pipeline {
 
     /// INSPECTION of one chunk. `resp.chunk()` is the chunk; a redaction
     /// rewrites it for later checks and for the caller.
-    pub async fn inspect_chunk(&self, run: &mut Run, req: &Arc<Request>, resp: &ResponseSoFar) -> ChunkGate {
+    pub async fn inspect_chunk(
+        &self,
+        run: &mut Run,
+        req: &Arc<Request>,
+        resp: &ResponseSoFar,
+    ) -> ChunkGate {
         let mut current: Option<ResponseSoFar> = None;
         for (i, inst) in self.checks.iter().enumerate() {
             if !runs_inline(inst, Hooks::INSPECT_CHUNK) {
@@ -283,7 +289,12 @@ impl Pipeline {
     }
 
     /// COMMITMENT for one complete tool call. A redaction rewrites its arguments.
-    pub async fn inspect_tool_call(&self, run: &mut Run, req: &Arc<Request>, call: &mut ToolCall) -> Gate {
+    pub async fn inspect_tool_call(
+        &self,
+        run: &mut Run,
+        req: &Arc<Request>,
+        call: &mut ToolCall,
+    ) -> Gate {
         for (i, inst) in self.checks.iter().enumerate() {
             if !runs_inline(inst, Hooks::TOOL_CALL) {
                 continue;
@@ -317,7 +328,11 @@ impl Pipeline {
             }
             let mut scratch = run.scratch[i].take();
             let _ = run
-                .settle(inst, Stage::Record, inst.check.post_complete(req, done, &mut scratch))
+                .settle(
+                    inst,
+                    Stage::Record,
+                    inst.check.post_complete(req, done, &mut scratch),
+                )
                 .await;
             run.scratch[i] = scratch;
         }
@@ -348,8 +363,12 @@ impl Pipeline {
                 let mut run = Run::new(1);
                 let mut scratch: Scratch = None;
                 if inst.hooks.contains(Hooks::PRE_REQUEST) {
-                    run.settle(&inst, Stage::Admission, inst.check.pre_request(&req, &mut scratch))
-                        .await;
+                    run.settle(
+                        &inst,
+                        Stage::Admission,
+                        inst.check.pre_request(&req, &mut scratch),
+                    )
+                    .await;
                 }
                 if inst.hooks.contains(Hooks::INSPECT_CHUNK) && !snapshot.accumulated.is_empty() {
                     run.settle(

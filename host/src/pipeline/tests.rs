@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::checks::{
-    BlockClass, CheckError, Completion, Decision, Hook, Owner, Replacement, Request, ResponseSoFar, Scratch, Source,
-    ToolCall, Verdict,
+    BlockClass, CheckError, Completion, Decision, Hook, Owner, Replacement, Request, ResponseSoFar,
+    Scratch, Source, ToolCall, Verdict,
 };
 
 /// What a scripted check does in every hook it implements.
@@ -30,7 +30,10 @@ struct Scripted {
 
 impl Scripted {
     fn decide(&self, hook: &str, text: &str) -> Hook<'_> {
-        self.log.lock().unwrap().push(format!("{}:{hook}", self.tag));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{}:{hook}", self.tag));
         let v = match &self.act {
             Act::Allow => Ok(Verdict::allow()),
             Act::Block => Ok(Verdict::block(format!("{} says no", self.tag))),
@@ -70,19 +73,37 @@ impl Check for Scripted {
         *s = Some(Box::new(format!("{} saw admission", self.tag)));
         self.decide("pre", req.body["text"].as_str().unwrap_or(""))
     }
-    fn inspect_chunk<'a>(&'a self, _r: &'a Arc<Request>, resp: &'a ResponseSoFar, _s: &'a mut Scratch) -> Hook<'a> {
+    fn inspect_chunk<'a>(
+        &'a self,
+        _r: &'a Arc<Request>,
+        resp: &'a ResponseSoFar,
+        _s: &'a mut Scratch,
+    ) -> Hook<'a> {
         self.decide("chunk", resp.chunk())
     }
-    fn inspect_tool_call<'a>(&'a self, _r: &'a Arc<Request>, call: &'a ToolCall, _s: &'a mut Scratch) -> Hook<'a> {
+    fn inspect_tool_call<'a>(
+        &'a self,
+        _r: &'a Arc<Request>,
+        call: &'a ToolCall,
+        _s: &'a mut Scratch,
+    ) -> Hook<'a> {
         self.decide("tool", &call.arguments)
     }
-    fn post_complete<'a>(&'a self, _r: &'a Arc<Request>, _d: &'a Completion, s: &'a mut Scratch) -> Hook<'a> {
+    fn post_complete<'a>(
+        &'a self,
+        _r: &'a Arc<Request>,
+        _d: &'a Completion,
+        s: &'a mut Scratch,
+    ) -> Hook<'a> {
         let carried = s
             .as_ref()
             .and_then(|b| b.downcast_ref::<String>())
             .cloned()
             .unwrap_or_default();
-        self.log.lock().unwrap().push(format!("{}:record[{carried}]", self.tag));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{}:record[{carried}]", self.tag));
         Hook::allow()
     }
 }
@@ -208,7 +229,10 @@ fn order_is_stage_then_priority_then_file_order() {
         let mut req = request("hi");
         assert_eq!(p.admission(&mut run, &mut req).await, Gate::Pass);
     });
-    assert_eq!(*log.lock().unwrap(), ["early:pre", "late:pre", "late2:pre", "insp:pre"]);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["early:pre", "late:pre", "late2:pre", "insp:pre"]
+    );
 }
 
 #[test]
@@ -281,7 +305,10 @@ fn redact_applies_and_later_checks_still_run_on_redacted_content() {
         );
         assert!(matches!(gate, Gate::Refuse(ref r) if r.check == "blocker"));
     });
-    assert_eq!(*log.lock().unwrap(), ["redactor:pre", "after:pre", "blocker:pre"]);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["redactor:pre", "after:pre", "blocker:pre"]
+    );
 }
 
 #[test]
@@ -301,7 +328,10 @@ fn audit_mode_records_shadow_and_changes_nothing() {
         let mut run = p.start();
         let mut req = request("secret");
         assert_eq!(p.admission(&mut run, &mut req).await, Gate::Pass);
-        assert_eq!(req.body["text"], "secret", "audit-mode redaction must not apply");
+        assert_eq!(
+            req.body["text"], "secret",
+            "audit-mode redaction must not apply"
+        );
         assert_eq!(run.decisions.len(), 2);
         assert!(run.decisions.iter().all(|d| d.shadow && !d.enforced));
     });
@@ -337,7 +367,12 @@ fn disabled_checks_are_not_loaded() {
         ..spec("off", Act::Block)
     }]);
     assert!(p.checks().is_empty());
-    rt().block_on(async { assert_eq!(p.admission(&mut p.start(), &mut request("x")).await, Gate::Pass) });
+    rt().block_on(async {
+        assert_eq!(
+            p.admission(&mut p.start(), &mut request("x")).await,
+            Gate::Pass
+        )
+    });
     assert!(log.lock().unwrap().is_empty());
 }
 
@@ -354,7 +389,10 @@ fn timeout_fails_closed_naming_the_check() {
             "{}",
             r.reason
         );
-        assert_eq!(run.decisions[0].error.as_deref(), Some("timed out after 50 ms"));
+        assert_eq!(
+            run.decisions[0].error.as_deref(),
+            Some("timed out after 50 ms")
+        );
     });
 }
 
@@ -376,28 +414,41 @@ fn on_error_fail_ignore_disable() {
         assert_eq!(r.reason, "check f failed: backend down");
 
         let mut run = ignore.start();
-        assert_eq!(ignore.admission(&mut run, &mut request("x")).await, Gate::Pass);
+        assert_eq!(
+            ignore.admission(&mut run, &mut request("x")).await,
+            Gate::Pass
+        );
         assert_eq!(
             run.decisions[0].error.as_deref(),
             Some("backend down"),
             "an ignored error is still recorded"
         );
         assert_eq!(
-            ignore.admission(&mut ignore.start(), &mut request("x")).await,
+            ignore
+                .admission(&mut ignore.start(), &mut request("x"))
+                .await,
             Gate::Pass
         );
 
         assert_eq!(
-            disable.admission(&mut disable.start(), &mut request("x")).await,
+            disable
+                .admission(&mut disable.start(), &mut request("x"))
+                .await,
             Gate::Pass
         );
         assert!(disable.checks()[0].is_disabled());
         assert_eq!(
-            disable.admission(&mut disable.start(), &mut request("x")).await,
+            disable
+                .admission(&mut disable.start(), &mut request("x"))
+                .await,
             Gate::Pass
         );
     });
-    assert_eq!(log.lock().unwrap().len(), 1, "a disabled check is not called again");
+    assert_eq!(
+        log.lock().unwrap().len(),
+        1,
+        "a disabled check is not called again"
+    );
 }
 
 #[test]
@@ -427,8 +478,14 @@ fn inspection_redacts_chunk_for_later_checks_and_refusal_aborts() {
             .inspect_chunk(&mut run, &request("x"), &chunk("hello ", "my ssn is"))
             .await;
         assert_eq!(g, ChunkGate::Pass(Some("my [R] is".into())));
-        assert_eq!(run.decisions.len(), 1, "the second check saw the redacted chunk");
-        let g = p.inspect_chunk(&mut run, &request("x"), &chunk("", "clean")).await;
+        assert_eq!(
+            run.decisions.len(),
+            1,
+            "the second check saw the redacted chunk"
+        );
+        let g = p
+            .inspect_chunk(&mut run, &request("x"), &chunk("", "clean"))
+            .await;
         assert_eq!(g, ChunkGate::Pass(None));
         let g = b
             .inspect_chunk(&mut b.start(), &request("x"), &chunk("", "clean"))
@@ -520,7 +577,10 @@ fn record_runs_every_hook_after_a_refusal_and_sees_scratch() {
     rt().block_on(async {
         let mut run = p.start();
         let mut req = request("x");
-        assert!(matches!(p.admission(&mut run, &mut req).await, Gate::Refuse(_)));
+        assert!(matches!(
+            p.admission(&mut run, &mut req).await,
+            Gate::Refuse(_)
+        ));
         let done = Completion {
             outcome: "refused".into(),
             status: 403,

@@ -8,8 +8,8 @@ use abi_stable::std_types::{RResult, RSlice, RStr, RString};
 use signet_plugin_api as api;
 
 use crate::checks::{
-    Check, CheckError, Completion, Decision, Hook, HookResult, Hooks, Replacement, Request, ResponseSoFar, Scratch,
-    Stage, ToolCall, Verdict,
+    Check, CheckError, Completion, Decision, Hook, HookResult, Hooks, Replacement, Request,
+    ResponseSoFar, Scratch, Stage, ToolCall, Verdict,
 };
 
 /// Map the API's stage to the host's.
@@ -47,7 +47,9 @@ impl PluginCheck {
     /// map in and out.
     fn call<'a, F>(&self, hook: Hooks, stage: Stage, scratch: &'a mut Scratch, f: F) -> Hook<'a>
     where
-        F: FnOnce(&api::FfiCheckBox, &mut api::Scratch) -> RResult<api::Verdict, RString> + Send + 'static,
+        F: FnOnce(&api::FfiCheckBox, &mut api::Scratch) -> RResult<api::Verdict, RString>
+            + Send
+            + 'static,
     {
         let mut map: api::Scratch = scratch
             .take()
@@ -119,12 +121,19 @@ fn convert(r: RResult<api::Verdict, RString>, stage: Stage) -> HookResult {
         "" => serde_json::Map::new(),
         text => match serde_json::from_str::<serde_json::Value>(text) {
             Ok(serde_json::Value::Object(m)) => m,
-            _ => return Err(CheckError("plugin verdict metadata is not a JSON object".into())),
+            _ => {
+                return Err(CheckError(
+                    "plugin verdict metadata is not a JSON object".into(),
+                ))
+            }
         },
     };
     let decision = match v.kind() {
         Some(api::VerdictKind::Allow) => Decision::Allow,
-        Some(api::VerdictKind::Block { class, retry_after_ms }) => Decision::Block {
+        Some(api::VerdictKind::Block {
+            class,
+            retry_after_ms,
+        }) => Decision::Block {
             class: match class {
                 api::BlockClass::Quota => crate::checks::BlockClass::Quota,
                 api::BlockClass::Policy => crate::checks::BlockClass::Policy,
@@ -143,7 +152,9 @@ fn convert(r: RResult<api::Verdict, RString>, stage: Stage) -> HookResult {
             },
             Stage::Commitment => {
                 if serde_json::from_str::<serde_json::Value>(replacement.as_str()).is_err() {
-                    return Err(CheckError("plugin redaction of tool-call arguments is not JSON".into()));
+                    return Err(CheckError(
+                        "plugin redaction of tool-call arguments is not JSON".into(),
+                    ));
                 }
                 Replacement::Arguments(replacement.to_string())
             }
@@ -170,9 +181,12 @@ impl Check for PluginCheck {
 
     fn pre_request<'a>(&'a self, req: &'a Arc<Request>, scratch: &'a mut Scratch) -> Hook<'a> {
         let req = Arc::clone(req);
-        self.call(Hooks::PRE_REQUEST, Stage::Admission, scratch, move |ffi, s| {
-            with_request_view(&req, |v| ffi.pre_request(v, s))
-        })
+        self.call(
+            Hooks::PRE_REQUEST,
+            Stage::Admission,
+            scratch,
+            move |ffi, s| with_request_view(&req, |v| ffi.pre_request(v, s)),
+        )
     }
 
     fn inspect_chunk<'a>(
@@ -182,18 +196,23 @@ impl Check for PluginCheck {
         scratch: &'a mut Scratch,
     ) -> Hook<'a> {
         let (req, resp) = (Arc::clone(req), resp.clone());
-        self.call(Hooks::INSPECT_CHUNK, Stage::Inspection, scratch, move |ffi, s| {
-            let finish = resp.finish_reason.clone().unwrap_or_default();
-            let view = api::ResponseView {
-                accumulated_text: RStr::from_str(&resp.accumulated),
-                chunk: RStr::from_str(resp.chunk()),
-                chunk_index: resp.chunk_index,
-                finish_reason: RStr::from_str(&finish),
-                usage: usage(resp.usage),
-                streaming: resp.streaming,
-            };
-            with_request_view(&req, |v| ffi.inspect_response_chunk(v, &view, s))
-        })
+        self.call(
+            Hooks::INSPECT_CHUNK,
+            Stage::Inspection,
+            scratch,
+            move |ffi, s| {
+                let finish = resp.finish_reason.clone().unwrap_or_default();
+                let view = api::ResponseView {
+                    accumulated_text: RStr::from_str(&resp.accumulated),
+                    chunk: RStr::from_str(resp.chunk()),
+                    chunk_index: resp.chunk_index,
+                    finish_reason: RStr::from_str(&finish),
+                    usage: usage(resp.usage),
+                    streaming: resp.streaming,
+                };
+                with_request_view(&req, |v| ffi.inspect_response_chunk(v, &view, s))
+            },
+        )
     }
 
     fn inspect_tool_call<'a>(
@@ -203,29 +222,44 @@ impl Check for PluginCheck {
         scratch: &'a mut Scratch,
     ) -> Hook<'a> {
         let (req, call) = (Arc::clone(req), call.clone());
-        self.call(Hooks::TOOL_CALL, Stage::Commitment, scratch, move |ffi, s| {
-            let view = api::ToolCallView {
-                id: RStr::from_str(&call.id),
-                name: RStr::from_str(&call.name),
-                arguments_json: RStr::from_str(&call.arguments),
-                index: call.index,
-            };
-            with_request_view(&req, |v| ffi.inspect_tool_call(v, &view, s))
-        })
+        self.call(
+            Hooks::TOOL_CALL,
+            Stage::Commitment,
+            scratch,
+            move |ffi, s| {
+                let view = api::ToolCallView {
+                    id: RStr::from_str(&call.id),
+                    name: RStr::from_str(&call.name),
+                    arguments_json: RStr::from_str(&call.arguments),
+                    index: call.index,
+                };
+                with_request_view(&req, |v| ffi.inspect_tool_call(v, &view, s))
+            },
+        )
     }
 
-    fn post_complete<'a>(&'a self, req: &'a Arc<Request>, done: &'a Completion, scratch: &'a mut Scratch) -> Hook<'a> {
+    fn post_complete<'a>(
+        &'a self,
+        req: &'a Arc<Request>,
+        done: &'a Completion,
+        scratch: &'a mut Scratch,
+    ) -> Hook<'a> {
         let (req, done) = (Arc::clone(req), done.clone());
-        self.call(Hooks::POST_COMPLETE, Stage::Record, scratch, move |ffi, s| {
-            let finish = done.finish_reason.clone().unwrap_or_default();
-            let view = api::CompletionView {
-                outcome: RStr::from_str(&done.outcome),
-                status: done.status,
-                finish_reason: RStr::from_str(&finish),
-                usage: usage(done.usage),
-                response_text: RStr::from_str(&done.response_text),
-            };
-            with_request_view(&req, |v| ffi.post_complete(v, &view, s))
-        })
+        self.call(
+            Hooks::POST_COMPLETE,
+            Stage::Record,
+            scratch,
+            move |ffi, s| {
+                let finish = done.finish_reason.clone().unwrap_or_default();
+                let view = api::CompletionView {
+                    outcome: RStr::from_str(&done.outcome),
+                    status: done.status,
+                    finish_reason: RStr::from_str(&finish),
+                    usage: usage(done.usage),
+                    response_text: RStr::from_str(&done.response_text),
+                };
+                with_request_view(&req, |v| ffi.post_complete(v, &view, s))
+            },
+        )
     }
 }

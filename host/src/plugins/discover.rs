@@ -80,7 +80,9 @@ pub fn load_dir(dir: &Path, registry: &mut Registry) -> std::io::Result<Vec<Libr
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()) == Some(super::library_suffix()))
+        .filter(|p| {
+            p.is_file() && p.extension().and_then(|e| e.to_str()) == Some(super::library_suffix())
+        })
         .collect();
     files.sort();
     Ok(files.into_iter().map(|p| load_one(p, registry)).collect())
@@ -92,7 +94,10 @@ fn summary(text: &str, marker: &str) -> String {
     let words: Vec<&str> = tail.split_whitespace().collect();
     let mut s = words.join(" ");
     if s.len() > 240 {
-        let cut = (0..=240).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=240)
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
         s.truncate(cut);
         s.push('…');
     }
@@ -146,7 +151,9 @@ fn load_one(path: PathBuf, registry: &mut Registry) -> LibraryReport {
         detail: None,
         checks: Vec::new(),
     };
-    let module = match lib_header_from_path(&report.path).and_then(|h| h.init_root_module::<PluginModRef>()) {
+    let module = match lib_header_from_path(&report.path)
+        .and_then(|h| h.init_root_module::<PluginModRef>())
+    {
         Ok(m) => m,
         Err(e) => {
             let (status, msg) = classify(&e);
@@ -181,7 +188,11 @@ fn load_one(path: PathBuf, registry: &mut Registry) -> LibraryReport {
     report.status = Status::Loaded;
     let library = format!("{} {}", module.library_name(), module.library_version());
     for d in descriptors {
-        let (stage, hooks, inline) = (host_stage(d.stage), host_hooks(d.hooks), host_hooks(d.inline_hooks));
+        let (stage, hooks, inline) = (
+            host_stage(d.stage),
+            host_hooks(d.hooks),
+            host_hooks(d.inline_hooks),
+        );
         let mut row = CheckReport {
             name: d.name.to_string(),
             stage: stage.as_str(),
@@ -245,7 +256,9 @@ fn plugin_factory(
         build: Arc::new(move |cfg: &serde_json::Value| {
             let json = cfg.to_string();
             match (module.new_check())(RStr::from_str(&kind2), RStr::from_str(&json)) {
-                RResult::ROk(obj) => Ok(Arc::new(PluginCheck::new(obj, hooks, inline)) as Arc<dyn Check>),
+                RResult::ROk(obj) => {
+                    Ok(Arc::new(PluginCheck::new(obj, hooks, inline)) as Arc<dyn Check>)
+                }
                 RResult::RErr(e) => Err(format!("{} ({}): {e}", kind2, path2.display())),
             }
         }),

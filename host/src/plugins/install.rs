@@ -8,7 +8,9 @@ use crate::checks::Registry;
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     /// The file is not a library for this platform.
-    #[error("{path}: not a .{suffix} library; build the plugin crate with crate-type = [\"cdylib\"]")]
+    #[error(
+        "{path}: not a .{suffix} library; build the plugin crate with crate-type = [\"cdylib\"]"
+    )]
     WrongSuffix {
         /// The file.
         path: PathBuf,
@@ -58,7 +60,10 @@ pub fn install(lib: &Path, dir: &Path) -> Result<PathBuf, InstallError> {
     if report.status != super::Status::Loaded {
         return Err(InstallError::NotLoadable {
             path: lib.to_path_buf(),
-            reason: report.error.clone().unwrap_or_else(|| "does not load".into()),
+            reason: report
+                .error
+                .clone()
+                .unwrap_or_else(|| "does not load".into()),
         });
     }
     let name = lib.file_name().unwrap_or_default();
@@ -100,6 +105,9 @@ fn tempfile_dir(lib: &Path) -> Result<Staging, InstallError> {
     })?;
     let staging = Staging(dir);
     let dest = staging.0.join(lib.file_name().unwrap_or_default());
-    std::fs::copy(lib, &dest).map_err(|e| InstallError::Io { path: dest, source: e })?;
+    std::fs::copy(lib, &dest).map_err(|e| InstallError::Io {
+        path: dest,
+        source: e,
+    })?;
     Ok(staging)
 }

@@ -78,7 +78,10 @@ pub fn unary_texts(api: Api, body: &Value) -> Vec<TextSeg> {
     let mut out = Vec::new();
     match api {
         Api::Chat | Api::Completions => {
-            let n = body.get("choices").and_then(Value::as_array).map_or(0, Vec::len);
+            let n = body
+                .get("choices")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
             for i in 0..n {
                 for field in [
                     "message/content",
@@ -93,12 +96,19 @@ pub fn unary_texts(api: Api, body: &Value) -> Vec<TextSeg> {
                     .and_then(Value::as_array)
                     .map_or(0, Vec::len);
                 for j in 0..parts {
-                    push_str(&mut out, body, format!("/choices/{i}/message/content/{j}/text"));
+                    push_str(
+                        &mut out,
+                        body,
+                        format!("/choices/{i}/message/content/{j}/text"),
+                    );
                 }
             }
         }
         Api::Messages => {
-            let n = body.get("content").and_then(Value::as_array).map_or(0, Vec::len);
+            let n = body
+                .get("content")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
             for i in 0..n {
                 push_str(&mut out, body, format!("/content/{i}/text"));
                 push_str(&mut out, body, format!("/content/{i}/thinking"));
@@ -114,7 +124,10 @@ pub fn unary_tool_calls(api: Api, body: &Value) -> Vec<ToolCallAt> {
     let mut out = Vec::new();
     match api {
         Api::Chat => {
-            let n = body.get("choices").and_then(Value::as_array).map_or(0, Vec::len);
+            let n = body
+                .get("choices")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
             for i in 0..n {
                 let array = format!("/choices/{i}/message/tool_calls");
                 let calls = body
@@ -146,7 +159,9 @@ pub fn unary_tool_calls(api: Api, body: &Value) -> Vec<ToolCallAt> {
                         index: i,
                         id: str_at(b, "/id"),
                         name: str_at(b, "/name"),
-                        arguments: b.get("input").map_or_else(|| "{}".to_string(), Value::to_string),
+                        arguments: b
+                            .get("input")
+                            .map_or_else(|| "{}".to_string(), Value::to_string),
                     });
                 }
             }
@@ -157,7 +172,10 @@ pub fn unary_tool_calls(api: Api, body: &Value) -> Vec<ToolCallAt> {
 }
 
 fn str_at(v: &Value, p: &str) -> String {
-    v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.pointer(p)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Replace the arguments of a unary tool call (after a redaction).
@@ -202,9 +220,13 @@ pub fn remove_tool_calls(body: &mut Value, refused: &[ToolCallAt]) {
 
 /// Usage of a unary response, or of a stream event that carries it.
 pub fn usage(body: &Value) -> Option<TokenUsage> {
-    let u = body.get("usage").or_else(|| body.pointer("/message/usage"))?;
+    let u = body
+        .get("usage")
+        .or_else(|| body.pointer("/message/usage"))?;
     let get = |k: &str| u.get(k).and_then(Value::as_u64);
-    let prompt = get("prompt_tokens").or_else(|| get("input_tokens")).unwrap_or(0);
+    let prompt = get("prompt_tokens")
+        .or_else(|| get("input_tokens"))
+        .unwrap_or(0);
     let completion = get("completion_tokens").or_else(|| get("output_tokens"));
     completion.map(|completion| TokenUsage { prompt, completion })
 }
@@ -238,7 +260,13 @@ mod tests {
         );
         set_tool_arguments(Api::Chat, &mut body, &calls[0], "{\"amount\":1}");
         remove_tool_calls(&mut body, &calls[1..]);
-        assert_eq!(body["choices"][0]["message"]["tool_calls"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            body["choices"][0]["message"]["tool_calls"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
         assert_eq!(
             body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
             "{\"amount\":1}"
@@ -260,7 +288,10 @@ mod tests {
             "stop_reason": "tool_use", "usage": {"input_tokens": 4, "output_tokens": 9}});
         assert_eq!(unary_texts(Api::Messages, &body)[0].text, "Let me refund");
         let calls = unary_tool_calls(Api::Messages, &body);
-        assert_eq!((calls[0].index, calls[0].arguments.as_str()), (1, "{\"amount\":50}"));
+        assert_eq!(
+            (calls[0].index, calls[0].arguments.as_str()),
+            (1, "{\"amount\":50}")
+        );
         assert_eq!(usage(&body).unwrap().completion, 9);
     }
 }

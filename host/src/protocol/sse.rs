@@ -148,6 +148,9 @@ mod tests {
         let mut p = SseParser::new(100);
         p.push(b"data: tail").unwrap();
         assert_eq!(p.finish().unwrap().data, "tail");
-        assert_eq!(encode(Some("error"), "a\nb"), b"event: error\ndata: a\ndata: b\n\n");
+        assert_eq!(
+            encode(Some("error"), "a\nb"),
+            b"event: error\ndata: a\ndata: b\n\n"
+        );
     }
 }

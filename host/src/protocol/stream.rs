@@ -56,7 +56,12 @@ fn openai(v: &Value) -> EventInfo {
         .map_or(&[][..], Vec::as_slice);
     for (ci, c) in choices.iter().enumerate() {
         let choice = c.get("index").and_then(Value::as_u64).unwrap_or(ci as u64);
-        for field in ["delta/content", "delta/refusal", "delta/reasoning_content", "text"] {
+        for field in [
+            "delta/content",
+            "delta/refusal",
+            "delta/reasoning_content",
+            "text",
+        ] {
             let pointer = format!("/choices/{ci}/{field}");
             if let Some(s) = v.pointer(&pointer).and_then(Value::as_str) {
                 if !s.is_empty() {
@@ -76,7 +81,10 @@ fn openai(v: &Value) -> EventInfo {
                 choice,
                 index: t.get("index").and_then(Value::as_u64).unwrap_or(k as u64),
                 id: t.get("id").and_then(Value::as_str).map(String::from),
-                name: t.pointer("/function/name").and_then(Value::as_str).map(String::from),
+                name: t
+                    .pointer("/function/name")
+                    .and_then(Value::as_str)
+                    .map(String::from),
                 arguments: t
                     .pointer("/function/arguments")
                     .and_then(Value::as_str)
@@ -93,7 +101,11 @@ fn openai(v: &Value) -> EventInfo {
 
 fn anthropic(event: Option<&str>, v: &Value) -> EventInfo {
     let mut info = EventInfo::default();
-    let kind = v.get("type").and_then(Value::as_str).or(event).unwrap_or_default();
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .or(event)
+        .unwrap_or_default();
     let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
     match kind {
         "content_block_start" => {
@@ -109,7 +121,11 @@ fn anthropic(event: Option<&str>, v: &Value) -> EventInfo {
                 _ => {
                     for f in ["text", "thinking"] {
                         let pointer = format!("/content_block/{f}");
-                        if let Some(s) = v.pointer(&pointer).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                        if let Some(s) = v
+                            .pointer(&pointer)
+                            .and_then(Value::as_str)
+                            .filter(|s| !s.is_empty())
+                        {
                             info.texts.push(TextSeg {
                                 pointer,
                                 text: s.to_string(),
@@ -134,7 +150,11 @@ fn anthropic(event: Option<&str>, v: &Value) -> EventInfo {
             _ => {
                 for f in ["text", "thinking"] {
                     let pointer = format!("/delta/{f}");
-                    if let Some(s) = v.pointer(&pointer).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                    if let Some(s) = v
+                        .pointer(&pointer)
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                    {
                         info.texts.push(TextSeg {
                             pointer,
                             text: s.to_string(),
@@ -154,7 +174,10 @@ fn anthropic(event: Option<&str>, v: &Value) -> EventInfo {
                 .and_then(|u| u.get("output_tokens"))
                 .and_then(Value::as_u64)
                 .map(|c| TokenUsage {
-                    prompt: v.pointer("/usage/input_tokens").and_then(Value::as_u64).unwrap_or(0),
+                    prompt: v
+                        .pointer("/usage/input_tokens")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0),
                     completion: c,
                 });
         }
@@ -173,7 +196,8 @@ pub fn strip_openai_tool_calls(v: &mut Value) -> bool {
         for c in choices {
             if let Some(d) = c.get_mut("delta").and_then(Value::as_object_mut) {
                 d.remove("tool_calls");
-                meaningful |= d.iter().any(|(k, val)| k != "role" && !val.is_null()) || d.contains_key("role");
+                meaningful |= d.iter().any(|(k, val)| k != "role" && !val.is_null())
+                    || d.contains_key("role");
             }
             meaningful |= c.get("finish_reason").is_some_and(|f| !f.is_null());
         }
@@ -221,7 +245,10 @@ mod tests {
             "{\"amount\": 5"
         );
         let t = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}});
-        assert_eq!(event_info(Api::Messages, None, &t).texts[0].pointer, "/delta/text");
+        assert_eq!(
+            event_info(Api::Messages, None, &t).texts[0].pointer,
+            "/delta/text"
+        );
         let md = json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 12}});
         let i = event_info(Api::Messages, None, &md);
         assert_eq!(
@@ -230,7 +257,12 @@ mod tests {
         );
         assert!(event_info(Api::Messages, None, &json!({"type": "message_stop"})).is_stop);
         assert_eq!(
-            event_info(Api::Messages, None, &json!({"type": "content_block_stop", "index": 1})).block_stop,
+            event_info(
+                Api::Messages,
+                None,
+                &json!({"type": "content_block_stop", "index": 1})
+            )
+            .block_stop,
             Some(1)
         );
     }

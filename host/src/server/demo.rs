@@ -114,8 +114,10 @@ fn sse(event: Option<&str>, v: &Value) -> String {
 
 fn stream_response(body: String) -> Response {
     let mut r = body.into_response();
-    r.headers_mut()
-        .insert("content-type", HeaderValue::from_static("text/event-stream"));
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
     r
 }
 
@@ -123,7 +125,11 @@ async fn chat(Json(body): Json<Value>) -> Response {
     let p = plan(&body);
     let model = body.get("model").cloned().unwrap_or_else(|| json!("demo"));
     let text: String = p.chunks.concat();
-    let finish = if p.tools.is_empty() { "stop" } else { "tool_calls" };
+    let finish = if p.tools.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    };
     let usage = json!({"prompt_tokens": 5, "completion_tokens": p.chunks.len(), "total_tokens": 5 + p.chunks.len()});
     let calls: Vec<Value> = p
         .tools
@@ -142,14 +148,16 @@ async fn chat(Json(body): Json<Value>) -> Response {
         )
         .into_response();
     }
-    let base =
-        json!({"id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model});
+    let base = json!({"id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model});
     let chunk = |delta: Value, finish: Value| {
         let mut c = base.clone();
         c["choices"] = json!([{"index": 0, "delta": delta, "finish_reason": finish}]);
         c
     };
-    let mut out = sse(None, &chunk(json!({"role": "assistant", "content": ""}), Value::Null));
+    let mut out = sse(
+        None,
+        &chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+    );
     for c in &p.chunks {
         out.push_str(&sse(None, &chunk(json!({"content": c}), Value::Null)));
     }
@@ -158,14 +166,21 @@ async fn chat(Json(body): Json<Value>) -> Response {
             "function": {"name": name, "arguments": ""}}]});
         out.push_str(&sse(None, &chunk(head, Value::Null)));
         let cut = args.len() / 2;
-        let cut = (0..=cut).rev().find(|&k| args.is_char_boundary(k)).unwrap_or(0);
+        let cut = (0..=cut)
+            .rev()
+            .find(|&k| args.is_char_boundary(k))
+            .unwrap_or(0);
         for part in [&args[..cut], &args[cut..]] {
             let frag = json!({"tool_calls": [{"index": i, "function": {"arguments": part}}]});
             out.push_str(&sse(None, &chunk(frag, Value::Null)));
         }
     }
     out.push_str(&sse(None, &chunk(json!({}), json!(finish))));
-    if body.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true) {
+    if body
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
         let mut u = base.clone();
         u["choices"] = json!([]);
         u["usage"] = usage;
@@ -179,11 +194,17 @@ async fn messages(Json(body): Json<Value>) -> Response {
     let p = plan(&body);
     let model = body.get("model").cloned().unwrap_or_else(|| json!("demo"));
     let text: String = p.chunks.concat();
-    let stop = if p.tools.is_empty() { "end_turn" } else { "tool_use" };
+    let stop = if p.tools.is_empty() {
+        "end_turn"
+    } else {
+        "tool_use"
+    };
     let mut content = vec![json!({"type": "text", "text": text})];
     for (i, (n, a)) in p.tools.iter().enumerate() {
         let input: Value = serde_json::from_str(a).unwrap_or_else(|_| json!({}));
-        content.push(json!({"type": "tool_use", "id": format!("toolu_demo_{i}"), "name": n, "input": input}));
+        content.push(
+            json!({"type": "tool_use", "id": format!("toolu_demo_{i}"), "name": n, "input": input}),
+        );
     }
     let usage = json!({"input_tokens": 5, "output_tokens": p.chunks.len()});
     if body.get("stream").and_then(Value::as_bool) != Some(true) {
@@ -223,7 +244,10 @@ async fn messages(Json(body): Json<Value>) -> Response {
             "content_block": {"type": "tool_use", "id": format!("toolu_demo_{i}"), "name": name, "input": {}}}),
         ));
         let cut = args.len() / 2;
-        let cut = (0..=cut).rev().find(|&k| args.is_char_boundary(k)).unwrap_or(0);
+        let cut = (0..=cut)
+            .rev()
+            .find(|&k| args.is_char_boundary(k))
+            .unwrap_or(0);
         for part in [&args[..cut], &args[cut..]] {
             out.push_str(&sse(
                 Some("content_block_delta"),

@@ -46,7 +46,8 @@ impl GateResponse {
     pub fn status(&self) -> StatusCode {
         match self {
             GateResponse::BadInput {
-                kind: "body_too_large", ..
+                kind: "body_too_large",
+                ..
             } => StatusCode::PAYLOAD_TOO_LARGE,
             GateResponse::BadInput { .. } => StatusCode::BAD_REQUEST,
             GateResponse::Refused { refusal, .. } => match refusal.decision {
@@ -92,7 +93,10 @@ impl GateResponse {
                 }
                 b
             }
-            GateResponse::Upstream { reason, correlation_id } => {
+            GateResponse::Upstream {
+                reason,
+                correlation_id,
+            } => {
                 json!({"error": "upstream_error", "reason": reason, "correlation_id": correlation_id})
             }
             GateResponse::AuditUnavailable { reason } => {
@@ -123,7 +127,8 @@ impl GateResponse {
             }
         }
         match self {
-            GateResponse::BadInput { correlation_id, .. } | GateResponse::Upstream { correlation_id, .. } => {
+            GateResponse::BadInput { correlation_id, .. }
+            | GateResponse::Upstream { correlation_id, .. } => {
                 if let Ok(v) = HeaderValue::from_str(correlation_id) {
                     h.insert(HeaderName::from_static("x-signet-correlation-id"), v);
                 }
@@ -153,7 +158,9 @@ pub fn not_implemented(endpoint: &str) -> Response {
 pub fn wrong_method(endpoint: &str, allowed: &str) -> Response {
     let mut r = (
         StatusCode::METHOD_NOT_ALLOWED,
-        axum::Json(json!({"error": "method not allowed", "endpoint": endpoint, "allowed": allowed})),
+        axum::Json(
+            json!({"error": "method not allowed", "endpoint": endpoint, "allowed": allowed}),
+        ),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(allowed) {

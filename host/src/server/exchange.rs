@@ -77,7 +77,11 @@ impl Exchange {
                     .metrics
                     .decision(&d.check, d.stage.as_str(), d.verdict.decision.as_str());
                 // Enqueued now; durability is awaited with the request's final row.
-                drop(self.st.audit.append(Row::from_decided(id.clone(), &self.req, d), false));
+                drop(
+                    self.st
+                        .audit
+                        .append(Row::from_decided(id.clone(), &self.req, d), false),
+                );
             }
             self.ids.push(id);
         }
@@ -128,7 +132,10 @@ impl Exchange {
             response_text: Arc::clone(&end.text),
         };
         let t = Instant::now();
-        self.st.pipeline.record(&mut self.run, &self.req, &done).await;
+        self.st
+            .pipeline
+            .record(&mut self.run, &self.req, &done)
+            .await;
         self.st.metrics.stage_latency("record", t.elapsed());
         self.flush();
         let overhead = self.started.elapsed().saturating_sub(self.upstream_wait);
@@ -144,8 +151,14 @@ impl Exchange {
         metadata.insert("path".into(), self.req.path.clone().into());
         metadata.insert("decisions".into(), self.ids.len().into());
         metadata.insert("response_sha256".into(), end.body_sha256.clone().into());
-        metadata.insert("latency_us".into(), (self.started.elapsed().as_micros() as u64).into());
-        metadata.insert("gate_overhead_us".into(), (overhead.as_micros() as u64).into());
+        metadata.insert(
+            "latency_us".into(),
+            (self.started.elapsed().as_micros() as u64).into(),
+        );
+        metadata.insert(
+            "gate_overhead_us".into(),
+            (overhead.as_micros() as u64).into(),
+        );
         if let Some(f) = &end.finish_reason {
             metadata.insert("finish_reason".into(), f.clone().into());
         }

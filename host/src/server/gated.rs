@@ -20,7 +20,12 @@ use crate::pipeline::{ChunkGate, Gate, Refusal};
 use crate::protocol::response::{self, Api};
 
 /// Handler for every gated POST endpoint.
-pub async fn handle(st: Arc<AppState>, api: Api, peer: Option<SocketAddr>, req: HttpRequest) -> Response {
+pub async fn handle(
+    st: Arc<AppState>,
+    api: Api,
+    peer: Option<SocketAddr>,
+    req: HttpRequest,
+) -> Response {
     let label = st.upstream.label().to_string();
     let mut resp = handle_inner(st.clone(), api, peer, req).await;
     if let Ok(v) = HeaderValue::from_str(&label) {
@@ -31,7 +36,9 @@ pub async fn handle(st: Arc<AppState>, api: Api, peer: Option<SocketAddr>, req: 
 }
 
 fn peer(req: &HttpRequest) -> Option<SocketAddr> {
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
 }
 
 /// `POST /v1/chat/completions`.
@@ -51,7 +58,12 @@ pub async fn messages(State(st): State<Arc<AppState>>, req: HttpRequest) -> Resp
     handle(st, Api::Messages, peer(&req), req).await
 }
 
-async fn handle_inner(st: Arc<AppState>, api: Api, peer: Option<SocketAddr>, http: HttpRequest) -> Response {
+async fn handle_inner(
+    st: Arc<AppState>,
+    api: Api,
+    peer: Option<SocketAddr>,
+    http: HttpRequest,
+) -> Response {
     let (parts, body) = http.into_parts();
     let client_ip = peer.map(|p| p.ip().to_string()).unwrap_or_default();
     let raw = axum::body::to_bytes(body, st.max_body).await;
@@ -88,7 +100,10 @@ async fn handle_inner(st: Arc<AppState>, api: Api, peer: Option<SocketAddr>, htt
         Ok(ok) => ok,
         Err(rej) => return bad_input(st, api, ctx, rej).await,
     };
-    ctx.classification = ctx.header("x-classification").unwrap_or_default().to_string();
+    ctx.classification = ctx
+        .header("x-classification")
+        .unwrap_or_default()
+        .to_string();
     ctx.body_json = Arc::from(String::from_utf8_lossy(&raw).as_ref());
     ctx.body = Arc::new(value);
     let mut ex = Exchange::new(st.clone(), api, ctx);
@@ -101,7 +116,12 @@ async fn handle_inner(st: Arc<AppState>, api: Api, peer: Option<SocketAddr>, htt
         return refuse(ex, r).await;
     }
 
-    let streaming = ex.req.body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let streaming = ex
+        .req
+        .body
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let forwarded = Bytes::from(ex.req.body_json.to_string());
     let t = Instant::now();
     let sent = st
@@ -131,14 +151,18 @@ async fn handle_inner(st: Arc<AppState>, api: Api, peer: Option<SocketAddr>, htt
     unary(ex, bytes).await
 }
 
-async fn bad_input(st: Arc<AppState>, api: Api, ctx: Request, rej: preflight::Rejection) -> Response {
+async fn bad_input(
+    st: Arc<AppState>,
+    api: Api,
+    ctx: Request,
+    rej: preflight::Rejection,
+) -> Response {
     let mut ex = Exchange::new(st, api, ctx);
     let id = ex.st.audit.new_id();
-    drop(
-        ex.st
-            .audit
-            .append(ex.gate_row(id.clone(), "preflight", &rej.detail, rej.kind), false),
-    );
+    drop(ex.st.audit.append(
+        ex.gate_row(id.clone(), "preflight", &rej.detail, rej.kind),
+        false,
+    ));
     ex.st.metrics.decision("preflight", "admission", "block");
     let resp = GateResponse::BadInput {
         kind: rej.kind,
@@ -191,11 +215,10 @@ pub async fn refuse(mut ex: Exchange, r: Refusal) -> Response {
 /// 502 for an upstream that could not be reached or broke off.
 pub async fn upstream_failure(mut ex: Exchange, reason: String) -> Response {
     let id = ex.st.audit.new_id();
-    drop(
-        ex.st
-            .audit
-            .append(ex.gate_row(id.clone(), "upstream", &reason, "upstream_error"), false),
-    );
+    drop(ex.st.audit.append(
+        ex.gate_row(id.clone(), "upstream", &reason, "upstream_error"),
+        false,
+    ));
     let resp = GateResponse::Upstream {
         reason,
         correlation_id: id.clone(),
@@ -249,7 +272,13 @@ async fn unary(mut ex: Exchange, bytes: Bytes) -> Response {
     let api = ex.api;
     let mut body: Value = match serde_json::from_slice(&bytes) {
         Ok(v @ Value::Object(_)) => v,
-        _ => return upstream_failure(ex, "the upstream returned a body that is not a JSON object".into()).await,
+        _ => {
+            return upstream_failure(
+                ex,
+                "the upstream returned a body that is not a JSON object".into(),
+            )
+            .await
+        }
     };
     let usage = response::usage(&body).map(|u| Usage {
         prompt_tokens: u.prompt,
@@ -275,7 +304,12 @@ async fn unary(mut ex: Exchange, bytes: Bytes) -> Response {
             usage,
             streaming: false,
         };
-        match ex.st.pipeline.inspect_chunk(&mut ex.run, &ex.req, &so_far).await {
+        match ex
+            .st
+            .pipeline
+            .inspect_chunk(&mut ex.run, &ex.req, &so_far)
+            .await
+        {
             ChunkGate::Pass(None) => {}
             ChunkGate::Pass(Some(text)) => {
                 acc.truncate(start);
@@ -296,14 +330,22 @@ async fn unary(mut ex: Exchange, bytes: Bytes) -> Response {
     let t = Instant::now();
     let mut refused_calls = Vec::new();
     let mut removed = Vec::new();
-    for (i, at) in response::unary_tool_calls(api, &body).into_iter().enumerate() {
+    for (i, at) in response::unary_tool_calls(api, &body)
+        .into_iter()
+        .enumerate()
+    {
         let mut call = ToolCall {
             id: at.id.clone(),
             name: at.name.clone(),
             arguments: at.arguments.clone(),
             index: i as u32,
         };
-        match ex.st.pipeline.inspect_tool_call(&mut ex.run, &ex.req, &mut call).await {
+        match ex
+            .st
+            .pipeline
+            .inspect_tool_call(&mut ex.run, &ex.req, &mut call)
+            .await
+        {
             Gate::Pass => {
                 if call.arguments != at.arguments {
                     response::set_tool_arguments(api, &mut body, &at, &call.arguments);

@@ -54,7 +54,11 @@ impl Metrics {
     }
     /// A finished request.
     pub fn request(&self, endpoint: &str, status: u16) {
-        self.with(|m| *m.requests.entry((endpoint.to_string(), status)).or_default() += 1);
+        self.with(|m| {
+            *m.requests
+                .entry((endpoint.to_string(), status))
+                .or_default() += 1
+        });
     }
     /// A recorded decision.
     pub fn decision(&self, check: &str, stage: &str, decision: &str) {
@@ -98,7 +102,10 @@ impl Metrics {
         let Ok(m) = self.0.lock() else { return out };
         let _ = writeln!(out, "# HELP signet_requests_total Requests finished, by endpoint and status.\n# TYPE signet_requests_total counter");
         for ((e, s), n) in &m.requests {
-            let _ = writeln!(out, "signet_requests_total{{endpoint=\"{e}\",status=\"{s}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "signet_requests_total{{endpoint=\"{e}\",status=\"{s}\"}} {n}"
+            );
         }
         let _ = writeln!(
             out,

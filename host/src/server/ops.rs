@@ -17,8 +17,10 @@ pub async fn healthz() -> Response {
 /// `GET /readyz`: the upstream answers.
 pub async fn readyz(State(st): State<Arc<AppState>>) -> Response {
     match st.upstream.reachable(Duration::from_secs(3)).await {
-        Ok(code) => axum::Json(json!({"status": "ready", "upstream": st.upstream.label(), "upstream_status": code}))
-            .into_response(),
+        Ok(code) => axum::Json(
+            json!({"status": "ready", "upstream": st.upstream.label(), "upstream_status": code}),
+        )
+        .into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(json!({"status": "not_ready", "upstream": st.upstream.label(), "error": e})),
@@ -29,16 +31,20 @@ pub async fn readyz(State(st): State<Arc<AppState>>) -> Response {
 
 /// `GET /version`.
 pub async fn version() -> Response {
-    axum::Json(json!({"name": "signet", "version": env!("CARGO_PKG_VERSION"),
-        "plugin_api_level": signet_plugin_api::PLUGIN_API_LEVEL}))
+    axum::Json(
+        json!({"name": "signet", "version": env!("CARGO_PKG_VERSION"),
+        "plugin_api_level": signet_plugin_api::PLUGIN_API_LEVEL}),
+    )
     .into_response()
 }
 
 /// `GET /metrics` (Prometheus text format).
 pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     let mut r = st.metrics.render().into_response();
-    r.headers_mut()
-        .insert("content-type", HeaderValue::from_static("text/plain; version=0.0.4"));
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
     r
 }
 

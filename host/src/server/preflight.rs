@@ -54,7 +54,10 @@ pub fn headers(map: &HeaderMap) -> Result<Vec<(String, String)>, Rejection> {
             }
             Some(v) => out.push((n.to_string(), v)),
             None if STRICT_HEADERS.contains(&n) => {
-                return Err(reject("invalid_header", format!("header {n} is not valid UTF-8")));
+                return Err(reject(
+                    "invalid_header",
+                    format!("header {n} is not valid UTF-8"),
+                ));
             }
             None => {}
         }
@@ -65,7 +68,10 @@ pub fn headers(map: &HeaderMap) -> Result<Vec<(String, String)>, Rejection> {
 /// Parse the body: a JSON object, at most [`MAX_DEPTH`] deep, no NaN/Infinity.
 pub fn body(raw: &[u8]) -> Result<Value, Rejection> {
     if raw.is_empty() {
-        return Err(reject("invalid_json", "the request body is empty; send a JSON object"));
+        return Err(reject(
+            "invalid_json",
+            "the request body is empty; send a JSON object",
+        ));
     }
     if nesting_exceeds(raw, MAX_DEPTH) {
         return Err(reject(
@@ -75,13 +81,22 @@ pub fn body(raw: &[u8]) -> Result<Value, Rejection> {
     }
     let value: Value = serde_json::from_slice(raw).map_err(|e| {
         if mentions_non_finite(raw) {
-            reject("nan_not_allowed", "NaN and Infinity are not JSON; send finite numbers")
+            reject(
+                "nan_not_allowed",
+                "NaN and Infinity are not JSON; send finite numbers",
+            )
         } else {
-            reject("invalid_json", format!("the request body is not valid JSON: {e}"))
+            reject(
+                "invalid_json",
+                format!("the request body is not valid JSON: {e}"),
+            )
         }
     })?;
     if !value.is_object() {
-        return Err(reject("not_an_object", "the request body must be a JSON object"));
+        return Err(reject(
+            "not_an_object",
+            "the request body must be a JSON object",
+        ));
     }
     Ok(value)
 }
@@ -145,8 +160,14 @@ mod tests {
         );
         assert_eq!(headers(&h).unwrap_err().kind, "invalid_header");
         let mut h = HeaderMap::new();
-        h.insert("x-other", axum::http::HeaderValue::from_bytes(b"\xff").unwrap());
-        h.insert("x-commit-owner", axum::http::HeaderValue::from_static("human:a"));
+        h.insert(
+            "x-other",
+            axum::http::HeaderValue::from_bytes(b"\xff").unwrap(),
+        );
+        h.insert(
+            "x-commit-owner",
+            axum::http::HeaderValue::from_static("human:a"),
+        );
         assert_eq!(
             headers(&h).unwrap(),
             vec![("x-commit-owner".to_string(), "human:a".to_string())]

@@ -39,8 +39,10 @@ pub async fn respond(ex: Exchange, incoming: Incoming) -> Response {
         rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx))
     });
     let mut r = Body::from_stream(stream).into_response();
-    r.headers_mut()
-        .insert("content-type", HeaderValue::from_static("text/event-stream"));
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
     r.headers_mut()
         .insert("cache-control", HeaderValue::from_static("no-cache"));
     r.headers_mut().extend(headers);
@@ -168,7 +170,9 @@ impl Pump {
             if ev.data.trim().is_empty() {
                 return self.send(ev.raw, true).await;
             }
-            return self.fail("the upstream sent a stream event that is not JSON").await;
+            return self
+                .fail("the upstream sent a stream event that is not JSON")
+                .await;
         };
         let info = event_info(self.api, ev.event.as_deref(), &v);
         if let Some(u) = info.usage {
@@ -275,12 +279,15 @@ impl Pump {
     async fn openai(&mut self, ev: SseEvent, v: &mut Value, info: EventInfo) -> Flow {
         let mut changed = false;
         for f in &info.fragments {
-            let h = self.held.entry((f.choice, f.index)).or_insert_with(|| Held {
-                id: String::new(),
-                name: String::new(),
-                args: String::new(),
-                start: None,
-            });
+            let h = self
+                .held
+                .entry((f.choice, f.index))
+                .or_insert_with(|| Held {
+                    id: String::new(),
+                    name: String::new(),
+                    args: String::new(),
+                    start: None,
+                });
             if let Some(id) = &f.id {
                 h.id.clone_from(id);
             }
@@ -333,7 +340,8 @@ impl Pump {
         }
         for (choice, calls) in by_choice {
             let mut chunk = self.template.clone();
-            chunk["choices"] = json!([{"index": choice, "delta": {"tool_calls": calls}, "finish_reason": null}]);
+            chunk["choices"] =
+                json!([{"index": choice, "delta": {"tool_calls": calls}, "finish_reason": null}]);
             if let Flow::Stop = self.send(sse::encode(None, &chunk.to_string()), true).await {
                 return Flow::Stop;
             }
@@ -377,8 +385,14 @@ impl Pump {
                     .unwrap_or_else(|| json!({"type": "content_block_start", "index": index}));
                 let delta = json!({"type": "content_block_delta", "index": index,
                     "delta": {"type": "input_json_delta", "partial_json": args}});
-                for (e, body) in [("content_block_start", start), ("content_block_delta", delta)] {
-                    if let Flow::Stop = self.send(sse::encode(Some(e), &body.to_string()), true).await {
+                for (e, body) in [
+                    ("content_block_start", start),
+                    ("content_block_delta", delta),
+                ] {
+                    if let Flow::Stop = self
+                        .send(sse::encode(Some(e), &body.to_string()), true)
+                        .await
+                    {
                         return Flow::Stop;
                     }
                 }
@@ -417,7 +431,10 @@ impl Pump {
                 // The audit log could not take the row: fail closed.
                 let msg = e.body().to_string();
                 let _ = self
-                    .send(self.abort_bytes("audit_unavailable", &msg, "gate", "", None), false)
+                    .send(
+                        self.abort_bytes("audit_unavailable", &msg, "gate", "", None),
+                        false,
+                    )
                     .await;
                 return Flow::Stop;
             }
@@ -429,7 +446,10 @@ impl Pump {
             if !self.refused.is_empty() {
                 v["signet"] = json!({ "refused_tool_calls": self.refused });
             }
-            if let Flow::Stop = self.send_final(sse::encode(event_name, &v.to_string())).await {
+            if let Flow::Stop = self
+                .send_final(sse::encode(event_name, &v.to_string()))
+                .await
+            {
                 return Flow::Stop;
             }
         }
@@ -455,12 +475,19 @@ impl Pump {
     async fn end_of_stream(&mut self) -> Flow {
         if self.pending_final.is_some() || self.api != Api::Messages {
             let fin = self.pending_final.take();
-            if fin.is_none() && self.finish_reason.is_none() && self.chunks == 0 && self.held.is_empty() {
-                return self.fail("the upstream stream ended without any event").await;
+            if fin.is_none()
+                && self.finish_reason.is_none()
+                && self.chunks == 0
+                && self.held.is_empty()
+            {
+                return self
+                    .fail("the upstream stream ended without any event")
+                    .await;
             }
             return self.finalize(fin, None).await;
         }
-        self.fail("the upstream stream ended before message_stop").await
+        self.fail("the upstream stream ended before message_stop")
+            .await
     }
 
     fn abort_bytes(
@@ -472,7 +499,11 @@ impl Pump {
         receipt: Option<String>,
     ) -> Vec<u8> {
         let strict = self.ex.st.strict_errors;
-        let (reason, code) = if strict { ("refused", "signet") } else { (reason, code) };
+        let (reason, code) = if strict {
+            ("refused", "signet")
+        } else {
+            (reason, code)
+        };
         let mut body = json!({
             "error": {"message": format!("signet aborted this stream: {reason}"), "type": "signet_abort", "code": code},
             "signet_abort": true, "reason": reason, "check": code, "stage": stage, "correlation_id": correlation_id,
@@ -512,10 +543,13 @@ impl Pump {
     /// The upstream broke off or misbehaved mid-stream.
     async fn fail(&mut self, reason: &str) -> Flow {
         let id = self.ex.st.audit.new_id();
-        drop(self.ex.st.audit.append(
-            self.ex.gate_row(id.clone(), "upstream", reason, "upstream_error"),
-            false,
-        ));
+        drop(
+            self.ex.st.audit.append(
+                self.ex
+                    .gate_row(id.clone(), "upstream", reason, "upstream_error"),
+                false,
+            ),
+        );
         let end = self.ending("upstream_error", None);
         let _ = self.ex.finish(end).await;
         let bytes = self.abort_bytes("upstream", reason, "upstream", &id, None);

@@ -133,7 +133,12 @@ fn install_crypto_provider() {
 impl Upstream {
     /// A client for `base` (e.g. `https://api.openai.com`); `label` names it in
     /// `X-Signet-Upstream` and errors.
-    pub fn new(base: &str, label: &str, api_key: Option<String>, timeout: Duration) -> Result<Self, UpstreamError> {
+    pub fn new(
+        base: &str,
+        label: &str,
+        api_key: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self, UpstreamError> {
         install_crypto_provider();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -174,7 +179,8 @@ impl Upstream {
         headers: &[(String, String)],
         body: Option<Bytes>,
     ) -> Result<Incoming, UpstreamError> {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| UpstreamError::Setup(e.to_string()))?;
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| UpstreamError::Setup(e.to_string()))?;
         let url = format!("{}{}", self.base, path_and_query);
         let mut rb = self.client.request(method, &url);
         let anthropic = path_and_query.starts_with("/v1/messages");
