@@ -555,6 +555,10 @@ fn ops_endpoints_and_http_fallbacks() {
         "{m}"
     );
     assert!(m.contains("signet_gate_overhead_seconds_count"), "{m}");
+    assert!(
+        m.contains("signet_check_latency_seconds_count{check=\"fx_marker\",stage=\"inspection\"}"),
+        "{m}"
+    );
 }
 
 #[test]

@@ -139,13 +139,14 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
     let audit_log: Arc<dyn AuditLog> = log.clone();
 
     let (registry, libraries) = load_registry(&cfg.plugins_dir)?;
+    let metrics = Arc::new(Metrics::default());
     let pipeline = match build_pipeline(
         &cfg,
         &registry,
         &libraries,
         Arc::new(AuditSink(audit_log.clone())),
     ) {
-        Ok(p) => Arc::new(p),
+        Ok(p) => Arc::new(p.with_observer(metrics.clone())),
         Err(problems) => bail!(
             "config {} has problems:\n  - {}",
             origin(&cfg),
@@ -233,7 +234,7 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
             pipeline,
             upstream,
             audit: audit_log,
-            metrics: Metrics::default(),
+            metrics,
             strict_errors: cfg.server.strict_errors && !dev,
             max_body: usize::try_from(cfg.server.max_request_body_bytes).unwrap_or(usize::MAX),
             inflight: Inflight::default(),

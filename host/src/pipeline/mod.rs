@@ -139,10 +139,17 @@ impl CheckInstance {
     }
 }
 
+/// Told how long each hook call took (metrics).
+pub trait CheckObserver: Send + Sync {
+    /// One hook call of `check` in `stage` took `elapsed` (awaiting included).
+    fn hook_latency(&self, check: &str, stage: Stage, elapsed: Duration);
+}
+
 /// The ordered set of checks every request runs through.
 pub struct Pipeline {
     checks: Vec<Arc<CheckInstance>>,
     sink: Arc<dyn DecisionSink>,
+    observer: Option<Arc<dyn CheckObserver>>,
 }
 
 impl Pipeline {
@@ -154,7 +161,14 @@ impl Pipeline {
         Pipeline {
             checks: checks.into_iter().map(Arc::new).collect(),
             sink,
+            observer: None,
         }
+    }
+
+    /// Report every hook call's latency to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn CheckObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The checks in execution order.

@@ -1,6 +1,7 @@
 //! Executing the stages for one request. Every non-allow verdict (and every
 //! check error) becomes a [`Decided`] in the run, in order, for the audit log.
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::{CheckInstance, Mode, OnError, Pipeline};
 use crate::checks::{
@@ -220,6 +221,12 @@ fn runs_inline(inst: &CheckInstance, hook: Hooks) -> bool {
 }
 
 impl Pipeline {
+    fn observe(&self, inst: &CheckInstance, stage: Stage, started: Instant) {
+        if let Some(o) = &self.observer {
+            o.hook_latency(&inst.name, stage, started.elapsed());
+        }
+    }
+
     /// ADMISSION: every `pre_request` hook in order. A redaction replaces `req`
     /// and later checks see the redacted request.
     pub async fn admission(&self, run: &mut Run, req: &mut Arc<Request>) -> Gate {
@@ -228,8 +235,10 @@ impl Pipeline {
                 continue;
             }
             let mut scratch = run.scratch[i].take();
+            let t = Instant::now();
             let hook = inst.check.pre_request(req, &mut scratch);
             let effect = run.settle(inst, Stage::Admission, hook).await;
+            self.observe(inst, Stage::Admission, t);
             run.scratch[i] = scratch;
             match effect {
                 Effect::Continue => {}
@@ -262,6 +271,7 @@ impl Pipeline {
             }
             let view = current.as_ref().unwrap_or(resp);
             let mut scratch = run.scratch[i].take();
+            let t = Instant::now();
             let effect = run
                 .settle(
                     inst,
@@ -269,6 +279,7 @@ impl Pipeline {
                     inst.check.inspect_chunk(req, view, &mut scratch),
                 )
                 .await;
+            self.observe(inst, Stage::Inspection, t);
             run.scratch[i] = scratch;
             match effect {
                 Effect::Continue => {}
@@ -300,6 +311,7 @@ impl Pipeline {
                 continue;
             }
             let mut scratch = run.scratch[i].take();
+            let t = Instant::now();
             let effect = run
                 .settle(
                     inst,
@@ -307,6 +319,7 @@ impl Pipeline {
                     inst.check.inspect_tool_call(req, call, &mut scratch),
                 )
                 .await;
+            self.observe(inst, Stage::Commitment, t);
             run.scratch[i] = scratch;
             match effect {
                 Effect::Continue => {}
@@ -327,6 +340,7 @@ impl Pipeline {
                 continue;
             }
             let mut scratch = run.scratch[i].take();
+            let t = Instant::now();
             let _ = run
                 .settle(
                     inst,
@@ -334,6 +348,7 @@ impl Pipeline {
                     inst.check.post_complete(req, done, &mut scratch),
                 )
                 .await;
+            self.observe(inst, Stage::Record, t);
             run.scratch[i] = scratch;
         }
         self.spawn_fire_and_forget(req, done);

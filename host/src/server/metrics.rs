@@ -39,12 +39,24 @@ struct Inner {
     audit_appends: u64,
     audit_failures: u64,
     overhead: Histogram,
-    check_latency: BTreeMap<String, Histogram>,
+    stage_latency: BTreeMap<String, Histogram>,
+    check_latency: BTreeMap<(String, String), Histogram>,
 }
 
 /// The gate's metrics.
 #[derive(Default)]
 pub struct Metrics(Mutex<Inner>);
+
+impl crate::pipeline::CheckObserver for Metrics {
+    fn hook_latency(&self, check: &str, stage: crate::checks::Stage, d: Duration) {
+        self.with(|m| {
+            m.check_latency
+                .entry((check.to_string(), stage.as_str().to_string()))
+                .or_default()
+                .observe(d.as_secs_f64())
+        });
+    }
+}
 
 impl Metrics {
     fn with(&self, f: impl FnOnce(&mut Inner)) {
@@ -89,7 +101,7 @@ impl Metrics {
     /// Time spent in one stage's checks.
     pub fn stage_latency(&self, stage: &str, d: Duration) {
         self.with(|m| {
-            m.check_latency
+            m.stage_latency
                 .entry(stage.to_string())
                 .or_default()
                 .observe(d.as_secs_f64())
@@ -128,11 +140,23 @@ impl Metrics {
             &m.overhead,
         );
         let _ = writeln!(out, "# HELP signet_stage_latency_seconds Time spent in one stage's checks.\n# TYPE signet_stage_latency_seconds histogram");
-        for (stage, h) in &m.check_latency {
+        for (stage, h) in &m.stage_latency {
             hist_body(
                 &mut out,
                 "signet_stage_latency_seconds",
                 &format!("stage=\"{stage}\","),
+                h,
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP signet_check_latency_seconds Time of one hook call of one check.\n# TYPE signet_check_latency_seconds histogram"
+        );
+        for ((check, stage), h) in &m.check_latency {
+            hist_body(
+                &mut out,
+                "signet_check_latency_seconds",
+                &format!("check=\"{check}\",stage=\"{stage}\","),
                 h,
             );
         }

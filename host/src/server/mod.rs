@@ -47,8 +47,8 @@ pub struct AppState {
     pub upstream: Upstream,
     /// Where decisions go.
     pub audit: Arc<dyn AuditLog>,
-    /// Metrics.
-    pub metrics: Metrics,
+    /// Metrics (also the pipeline's latency observer).
+    pub metrics: Arc<Metrics>,
     /// Hide reasons and check names from clients.
     pub strict_errors: bool,
     /// Request body cap.

@@ -40,7 +40,7 @@ fn state(log: Arc<MemoryLog>) -> Arc<AppState> {
         )
         .unwrap(),
         audit: log,
-        metrics: Metrics::default(),
+        metrics: Arc::new(Metrics::default()),
         strict_errors: false,
         max_body: 1024,
         inflight: Inflight::default(),
