@@ -76,6 +76,7 @@ impl Service {
                 }
                 Err(_) => {
                     let _ = child.kill();
+                    let _ = child.wait();
                     panic!(
                         "signet {args:?} did not start:\nstdout: {:?}\nstderr: {:?}",
                         stdout.lock().unwrap(),

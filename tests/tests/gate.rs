@@ -634,3 +634,50 @@ fn graceful_shutdown_lets_a_stream_finish_and_records_it() {
     assert!(text.contains("\"outcome\":\"completed\""), "{text}");
     drop(dir);
 }
+
+#[test]
+fn json_logs_have_one_line_per_request_with_its_outcome() {
+    let s = setup("", &["--log-format", "json"]);
+    let u = s.gate.url();
+    let ok = post(&format!("{u}/v1/chat/completions"), &chat("hi", false));
+    let refused = post_raw(
+        &format!("{u}/v1/chat/completions"),
+        &[],
+        chat("hi", false).to_string().as_bytes(),
+    );
+    let ids = [
+        ok.header("x-signet-correlation-id").unwrap().to_string(),
+        refused.json()["correlation_id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let lines: Vec<Value> = s
+            .gate
+            .svc
+            .stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if lines.len() >= 2 || std::time::Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        (lines[0]["msg"].as_str(), lines[0]["status"].as_u64()),
+        (Some("request"), Some(200))
+    );
+    assert_eq!(lines[0]["owner"], "human:alice");
+    assert_eq!(lines[0]["upstream_status"], 200);
+    assert_eq!(lines[1]["outcome"], "refused");
+    assert_eq!(lines[1]["check"], "owner_resolution");
+    // The refusal's log line carries the request id; the refusal row id is in the body.
+    assert_eq!(lines[0]["correlation_id"], ids[0].as_str());
+    assert!(lines.iter().all(|l| l["latency_ms"].as_f64().is_some()));
+}

@@ -238,6 +238,7 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
             strict_errors: cfg.server.strict_errors && !dev,
             max_body: usize::try_from(cfg.server.max_request_body_bytes).unwrap_or(usize::MAX),
             inflight: Inflight::default(),
+            log: server::RequestLog::stdout(a.log_format.unwrap_or(cfg.server.log_format)),
         });
         let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
         server::serve(state, listener, shutdown_signal(), grace).await?;

@@ -26,7 +26,7 @@ mod run;
 mod tests;
 
 pub use audit_log::WriterLog;
-pub use record::{AppendFuture, AuditLog, MemoryLog, ReceiptClaims, Row};
+pub use record::{format_timestamp, now_ns, AppendFuture, AuditLog, MemoryLog, ReceiptClaims, Row};
 pub use run::{ChunkGate, Decided, DecisionSink, Gate, Refusal, Run};
 
 /// How a check's verdicts take effect (CONTRACT §2).

@@ -6,6 +6,10 @@ use std::pin::Pin;
 use std::sync::Mutex;
 
 use super::Decided;
+
+/// Wall-clock helpers shared with the audit log, for log lines.
+pub use crate::audit::now_ns;
+pub use crate::audit::query::format_ts as format_timestamp;
 use crate::checks::Request;
 
 /// One audit row, before signing.

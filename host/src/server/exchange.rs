@@ -47,6 +47,8 @@ pub struct Exchange {
     pub started: Instant,
     /// Time spent waiting on the upstream (excluded from gate overhead).
     pub upstream_wait: Duration,
+    /// The upstream's HTTP status, once it answered.
+    pub upstream_status: Option<u16>,
     _inflight: super::InflightGuard,
 }
 
@@ -62,6 +64,7 @@ impl Exchange {
             ids: Vec::new(),
             started: Instant::now(),
             upstream_wait: Duration::ZERO,
+            upstream_status: None,
             _inflight,
         }
     }
@@ -177,6 +180,18 @@ impl Exchange {
             fingerprint: self.req.fingerprint.clone(),
             metadata,
         };
+        self.st.log.request(&super::log::RequestLine {
+            correlation_id: &self.req.correlation_id,
+            path: &self.req.path,
+            status: end.status,
+            outcome: end.outcome,
+            owner: &row.owner,
+            decision,
+            check: end.refusal.map(|r| r.check.as_str()),
+            latency_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            overhead_ms: overhead.as_secs_f64() * 1000.0,
+            upstream_status: self.upstream_status,
+        });
         let appended = self.st.audit.append(row, true).await;
         self.st.metrics.audit_append(appended.is_ok());
         if let Err(e) = appended {

@@ -130,7 +130,10 @@ async fn handle_inner(
         .await;
     ex.upstream_wait += t.elapsed();
     let incoming = match sent {
-        Ok(i) => i,
+        Ok(i) => {
+            ex.upstream_status = Some(i.status);
+            i
+        }
         Err(e) => return upstream_failure(ex, e.to_string()).await,
     };
     if !(200..300).contains(&incoming.status) {

@@ -12,6 +12,7 @@
 //! | `stream.rs` | the streaming response path |
 //! | `ops.rs` | healthz, readyz, version, metrics, models pass-through, 404/405 |
 //! | `metrics.rs` | Prometheus counters and histograms |
+//! | `log.rs` | one log line per request, text or JSON |
 //! | `demo.rs` | the built-in demo upstream (`--dev` without `--upstream`) |
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +28,7 @@ pub mod demo;
 mod error;
 mod exchange;
 mod gated;
+mod log;
 mod metrics;
 mod ops;
 mod preflight;
@@ -34,6 +36,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+pub use log::RequestLog;
 pub use metrics::Metrics;
 
 use crate::pipeline::{AuditLog, Pipeline};
@@ -55,6 +58,8 @@ pub struct AppState {
     pub max_body: usize,
     /// Requests (including streams still pumping) in flight.
     pub inflight: Inflight,
+    /// The per-request log.
+    pub log: RequestLog,
 }
 
 /// Counts requests in flight so shutdown can wait for them.

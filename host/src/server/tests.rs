@@ -44,6 +44,7 @@ fn state(log: Arc<MemoryLog>) -> Arc<AppState> {
         strict_errors: false,
         max_body: 1024,
         inflight: Inflight::default(),
+        log: super::RequestLog::off(),
     })
 }
 
