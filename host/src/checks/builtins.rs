@@ -3,5 +3,8 @@ use super::Factory;
 
 /// Every built-in check kind.
 pub fn all() -> Vec<Factory> {
-    vec![super::owner_resolution::factory()]
+    vec![
+        super::owner_resolution::factory(),
+        super::prompt_injection::factory(),
+    ]
 }

@@ -303,6 +303,7 @@ pub trait Check: Send + Sync + 'static {
 
 mod builtins;
 mod owner_resolution;
+pub mod prompt_injection;
 
 /// The built-in check kinds.
 pub fn builtin_factories() -> Vec<Factory> {
