@@ -128,6 +128,7 @@ pub struct Gate {
     pub svc: Service,
     /// Its directory (config, audit log).
     pub dir: tempfile::TempDir,
+    args: Vec<String>,
 }
 
 impl Gate {
@@ -147,7 +148,28 @@ impl Gate {
         args.extend_from_slice(&["--audit-log", "audit.jsonl"]);
         args.extend_from_slice(extra);
         let svc = Service::spawn(&args, dir.path(), &[("SIGNET_HMAC_SECRET", SECRET_HEX)]);
-        Gate { svc, dir }
+        let args = args.iter().map(|a| a.to_string()).collect();
+        Gate { svc, dir, args }
+    }
+
+    /// Kill the process with SIGKILL (no shutdown, no flush) and wait for it.
+    pub fn kill9(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-KILL")
+            .arg(self.svc.pid().to_string())
+            .status();
+        let _ = self.svc.child.wait();
+    }
+
+    /// Start a new gate process with the same arguments in the same directory
+    /// (same config and audit log); the old process must be gone.
+    pub fn restart(&mut self) {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.svc = Service::spawn(
+            &args,
+            self.dir.path(),
+            &[("SIGNET_HMAC_SECRET", SECRET_HEX)],
+        );
     }
 
     /// `http://127.0.0.1:PORT`.
