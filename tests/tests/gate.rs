@@ -619,7 +619,7 @@ fn graceful_shutdown_lets_a_stream_finish_and_records_it() {
     let client = std::thread::spawn(move || post(&url, &chat("hi", true)));
     std::thread::sleep(Duration::from_millis(300));
     let rows_path = gate.audit_path();
-    let Gate { svc, dir } = gate;
+    let Gate { svc, dir, .. } = gate;
     let code = svc.terminate();
     let r = client.join().unwrap();
     assert_eq!(
