@@ -11,6 +11,7 @@
 //! | [`upstream`] | the reqwest client to the model server, streaming reads |
 //! | [`server`] | the axum router, gated handlers, streaming, errors → HTTP, ops endpoints |
 //! | [`protocol`] | OpenAI / Anthropic wire types, SSE, text and tool-call extraction |
+//! | [`state`] | rate buckets and token budgets: in-memory (and later Redis) backends |
 pub mod audit;
 pub mod checks;
 pub mod cli;
@@ -19,4 +20,5 @@ pub mod pipeline;
 pub mod plugins;
 pub mod protocol;
 pub mod server;
+pub mod state;
 pub mod upstream;

@@ -681,3 +681,40 @@ fn json_logs_have_one_line_per_request_with_its_outcome() {
     assert_eq!(lines[0]["correlation_id"], ids[0].as_str());
     assert!(lines.iter().all(|l| l["latency_ms"].as_f64().is_some()));
 }
+
+#[test]
+fn continuing_consent_revalidates_over_http_and_aborts_a_revoked_owner() {
+    let plugins = plugins_dir(&["fx_good"]);
+    let demo = demo_upstream(plugins.path());
+    let authority = Mock::start(|seen| {
+        let valid = !seen.body.contains("human:revoked");
+        Reply::Json(200, json!({ "valid": valid }).to_string())
+    });
+    let extra = format!(
+        "[[checks]]\nkind = \"continuing_consent\"\n[checks.config]\nrevalidate_url = \"{}/authz/check\"\nevery_n_chunks = 2\n",
+        authority.url
+    );
+    let gate = Gate::start(&config(plugins.path(), &extra), &demo.url, &[]);
+    let url = format!("{}/v1/chat/completions", gate.url());
+    let ok = post(&url, &chat("chunks:5", true));
+    assert_eq!(ok.sse_data().last().map(String::as_str), Some("[DONE]"));
+    assert!(!ok.body.contains("signet_abort"), "{}", ok.body);
+    let revoked = post_raw(
+        &url,
+        &[("x-commit-owner", "human:revoked")],
+        chat("chunks:5", true).to_string().as_bytes(),
+    );
+    let abort = revoked
+        .sse_data()
+        .iter()
+        .find(|d| d.contains("signet_abort"))
+        .cloned()
+        .expect("aborted");
+    let abort: Value = serde_json::from_str(&abort).unwrap();
+    assert_eq!(abort["check"], "continuing_consent");
+    let seen = authority.seen.lock().unwrap();
+    assert!(seen
+        .iter()
+        .any(|s| s.line.starts_with("POST /authz/check")
+            && s.body.contains("\"owner\":\"human:alice\"")));
+}

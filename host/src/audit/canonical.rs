@@ -22,7 +22,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CanonicalError {
     /// NaN or an infinity: JSON has no literal for them and signet-sign refuses them.
-    #[error("value at {path} is {value}: NaN and infinities have no canonical JSON form; record them as strings")]
+    #[error("value at {path:?} (JSON pointer) is {value}: NaN and infinities have no canonical JSON form; record them as strings")]
     NonFinite {
         /// JSON-pointer-like location of the value.
         path: String,
@@ -33,22 +33,6 @@ pub enum CanonicalError {
 
 /// Append the canonical JSON of `value` to `out`.
 pub fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
-    write_value_at(value, out, &mut String::new())
-}
-
-/// The canonical JSON of `value` as a string.
-pub fn to_canonical_string(value: &Value) -> Result<String, CanonicalError> {
-    let mut out = Vec::new();
-    write_value(value, &mut out)?;
-    // Every byte came from a `&str` or from ASCII, so this cannot fail; map anyway.
-    Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-fn write_value_at(
-    value: &Value,
-    out: &mut Vec<u8>,
-    path: &mut String,
-) -> Result<(), CanonicalError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -61,7 +45,7 @@ fn write_value_at(
             } else {
                 let f = n.as_f64().unwrap_or(f64::NAN);
                 write_py_float(f, out).map_err(|value| CanonicalError::NonFinite {
-                    path: display_path(path),
+                    path: String::new(),
                     value,
                 })?;
             }
@@ -73,10 +57,7 @@ fn write_value_at(
                 if i > 0 {
                     out.push(b',');
                 }
-                let len = path.len();
-                path.push_str(&format!("/{i}"));
-                write_value_at(item, out, path)?;
-                path.truncate(len);
+                write_value(item, out).map_err(|e| e.within(&i.to_string()))?;
             }
             out.push(b']');
         }
@@ -91,11 +72,7 @@ fn write_value_at(
                 }
                 write_str(key, out);
                 out.push(b':');
-                let len = path.len();
-                path.push('/');
-                path.push_str(key);
-                write_value_at(item, out, path)?;
-                path.truncate(len);
+                write_value(item, out).map_err(|e| e.within(key))?;
             }
             out.push(b'}');
         }
@@ -103,11 +80,23 @@ fn write_value_at(
     Ok(())
 }
 
-fn display_path(path: &str) -> String {
-    if path.is_empty() {
-        "/".to_owned()
-    } else {
-        path.to_owned()
+/// The canonical JSON of `value` as a string.
+pub fn to_canonical_string(value: &Value) -> Result<String, CanonicalError> {
+    let mut out = Vec::new();
+    write_value(value, &mut out)?;
+    // Every byte came from a `&str` or from ASCII, so this cannot fail; map anyway.
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+impl CanonicalError {
+    /// Prefix the location with one more path segment (built only on error).
+    fn within(self, segment: &str) -> Self {
+        match self {
+            CanonicalError::NonFinite { path, value } => CanonicalError::NonFinite {
+                path: format!("/{segment}{path}"),
+                value,
+            },
+        }
     }
 }
 

@@ -51,7 +51,7 @@ pub enum KeyError {
         min: usize,
     },
     /// No secret anywhere.
-    #[error("no audit HMAC secret: pass --hmac-secret HEX, set {env}, or name a secret file (or use --allow-ephemeral-key for a throwaway key)")]
+    #[error("no audit HMAC secret: pass --hmac-secret HEX or set {env} (hex, at least 32 bytes; e.g. `openssl rand -hex 32`)")]
     Missing {
         /// The env var that was consulted.
         env: String,

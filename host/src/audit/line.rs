@@ -21,7 +21,7 @@ use std::ops::Range;
 use hmac::Mac;
 
 use super::entry::{hex, Decision, HmacSha256, OwnerType, KEY_ID_FIELD, SEQ_FIELD};
-use super::json::{self, Json, Parser};
+use super::json::{self, Json};
 use super::keys::Keyring;
 
 /// The twelve entry keys, sorted.
@@ -156,52 +156,57 @@ pub fn is_link_value(s: &str) -> bool {
 
 /// Locate fields without building a tree. `None` means "use the slow path".
 /// Also returns the two byte ranges that remain when the `hmac` member is cut out.
+///
+/// The scan does not validate JSON, and need not: a line is only accepted if the
+/// HMAC over the cut bytes matches, i.e. those bytes are a payload an honest writer
+/// produced (valid canonical JSON), and the cut is a whole top-level member
+/// `"hmac":"<64 hex>"` at a member boundary, so the line is that payload plus its
+/// hmac. Fields are read depth-aware (top level, and metadata's own members), so
+/// on such input they are exactly what a full parse yields.
 fn fast_scan(line: &str) -> Option<(EntryFields<'_>, [Range<usize>; 2])> {
-    let mut p = Parser::new(line);
-    p.expect(b'{', "").ok()?;
+    let b = line.as_bytes();
+    let mut s = Scan { b, i: 0 };
+    s.byte(b'{')?;
     let (mut seen, mut entry_id, mut hmac, mut prev_hmac) = (0u16, None, None, None);
     let (mut key_id, mut seq) = (KeyIdField::Missing, None);
-    let (mut cut_start, mut cut_end) = (None, None);
+    let mut cut = None;
     let mut last_comma = None;
-    if !p.object_has_members().ok()? {
-        return None;
-    }
     loop {
-        p.ws();
-        let member_start = p.pos;
-        let key = p.string().ok()?;
-        p.expect(b':', "").ok()?;
-        let idx = key_index(&key)?;
+        let member_start = s.i;
+        let key = s.plain_string(line)?;
+        s.byte(b':')?;
+        let idx = key_index(key)?;
         if seen & (1 << idx) != 0 {
             return None;
         }
         seen |= 1 << idx;
         match idx {
-            3 => entry_id = Some(p.string().ok()?),
-            4 => hmac = Some(p.string().ok()?),
-            8 => prev_hmac = Some(p.string().ok()?),
-            5 => (key_id, seq) = scan_metadata(&mut p)?,
-            _ => {
-                p.skip_value().ok()?;
-            }
+            3 => entry_id = Some(Cow::Borrowed(s.plain_string(line)?)),
+            4 => hmac = Some(Cow::Borrowed(s.plain_string(line)?)),
+            8 => prev_hmac = Some(Cow::Borrowed(s.plain_string(line)?)),
+            5 => (key_id, seq) = s.metadata(line)?,
+            _ => s.value()?,
         }
-        let value_end = p.pos;
-        p.ws();
-        let more = p.next_or_close(b'}').ok()?;
+        let value_end = s.i;
+        let more = match b.get(s.i)? {
+            b',' => true,
+            b'}' => false,
+            _ => return None,
+        };
+        s.i += 1;
         if idx == 4 {
-            (cut_start, cut_end) = match (more, last_comma) {
-                (true, _) => (Some(member_start), Some(p.pos)),
-                (false, Some(comma)) => (Some(comma), Some(value_end)),
+            cut = match (more, last_comma) {
+                (true, _) => Some(member_start..s.i),
+                (false, Some(comma)) => Some(comma..value_end),
                 (false, None) => return None,
             };
         }
         if !more {
             break;
         }
-        last_comma = Some(p.pos - 1);
+        last_comma = Some(s.i - 1);
     }
-    p.ws();
-    if p.pos != line.len() || seen != (1 << ENTRY_KEYS.len()) - 1 {
+    if s.i != b.len() || seen != (1 << ENTRY_KEYS.len()) - 1 {
         return None;
     }
     let fields = EntryFields {
@@ -211,7 +216,117 @@ fn fast_scan(line: &str) -> Option<(EntryFields<'_>, [Range<usize>; 2])> {
         key_id,
         seq,
     };
-    Some((fields, [0..cut_start?, cut_end?..line.len()]))
+    let cut = cut?;
+    Some((fields, [0..cut.start, cut.end..b.len()]))
+}
+
+/// Byte cursor for [`fast_scan`]: strings, depth and delimiters only.
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn byte(&mut self, c: u8) -> Option<()> {
+        (self.b.get(self.i) == Some(&c)).then(|| self.i += 1)
+    }
+
+    /// A string (cursor on its quote): the raw range between the quotes, and
+    /// whether it contains escapes.
+    fn string(&mut self) -> Option<(Range<usize>, bool)> {
+        self.byte(b'"')?;
+        let (start, mut escaped) = (self.i, false);
+        loop {
+            let j = json::find_quote_or_backslash(self.b, self.i)?;
+            if self.b[j] == b'"' {
+                self.i = j + 1;
+                return Some((start..j, escaped));
+            }
+            escaped = true;
+            self.i = j + 2;
+        }
+    }
+
+    /// A string without escapes, as a slice of `line` (escapes: slow path).
+    fn plain_string(&mut self, line: &'a str) -> Option<&'a str> {
+        match self.string()? {
+            (r, false) => line.get(r),
+            (_, true) => None,
+        }
+    }
+
+    /// Skip any value.
+    fn value(&mut self) -> Option<()> {
+        match *self.b.get(self.i)? {
+            b'"' => {
+                self.string()?;
+            }
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match *self.b.get(self.i)? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.i += 1;
+                                return Some(());
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.i += 1;
+                }
+            }
+            _ => {
+                while !matches!(*self.b.get(self.i)?, b',' | b'}' | b']') {
+                    self.i += 1;
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// The metadata object: its own `_signing_key_id` and `_seq`.
+    fn metadata(&mut self, line: &'a str) -> Option<(KeyIdField<'a>, Option<u64>)> {
+        let (mut key_id, mut seq) = (KeyIdField::Missing, None);
+        self.byte(b'{')?;
+        if self.byte(b'}').is_some() {
+            return Some((key_id, seq));
+        }
+        loop {
+            let key = self.plain_string(line)?;
+            self.byte(b':')?;
+            let start = self.i;
+            if key == KEY_ID_FIELD && self.b.get(self.i) == Some(&b'"') {
+                let id = self.plain_string(line)?;
+                key_id = if id.is_empty() {
+                    KeyIdField::Missing
+                } else {
+                    KeyIdField::Id(Cow::Borrowed(id))
+                };
+            } else {
+                self.value()?;
+                if key == KEY_ID_FIELD {
+                    key_id = KeyIdField::NotString;
+                } else if key == SEQ_FIELD {
+                    seq = Some(line.get(start..self.i)?.parse().ok()?);
+                }
+            }
+            match *self.b.get(self.i)? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some((key_id, seq));
+                }
+                _ => return None,
+            }
+        }
+    }
 }
 
 /// Position of `key` in [`ENTRY_KEYS`] (a `match` compiles to a length switch).
@@ -231,31 +346,6 @@ fn key_index(key: &str) -> Option<usize> {
         "ts_ns" => 11,
         _ => return None,
     })
-}
-
-fn scan_metadata<'a>(p: &mut Parser<'a>) -> Option<(KeyIdField<'a>, Option<u64>)> {
-    let (mut key_id, mut seq) = (KeyIdField::Missing, None);
-    p.expect(b'{', "").ok()?;
-    if p.object_has_members().ok()? {
-        loop {
-            let key = p.string().ok()?;
-            p.expect(b':', "").ok()?;
-            if key == KEY_ID_FIELD {
-                p.ws();
-                let value = p.value().ok()?;
-                key_id = key_id_of(Some(&value));
-            } else if key == SEQ_FIELD {
-                p.ws();
-                seq = Some(seq_of(&p.value().ok()?).ok()?);
-            } else {
-                p.skip_value().ok()?;
-            }
-            if !p.next_or_close(b'}').ok()? {
-                break;
-            }
-        }
-    }
-    Some((key_id, seq))
 }
 
 fn key_id_of<'a>(value: Option<&Json<'a>>) -> KeyIdField<'a> {
@@ -430,6 +520,25 @@ mod tests {
         assert!(matches!(
             check_line(&moved, &ring()),
             LineCheck::Entry(_, SelfStatus::Ok)
+        ));
+    }
+
+    #[test]
+    fn an_hmac_moved_into_metadata_is_not_accepted() {
+        // The cut bytes would still be the signed payload, but the line is no longer
+        // an entry with a top-level hmac: the fast path must not accept it.
+        let l = line();
+        let (fields, _) = fast_scan(&l).unwrap();
+        let member = format!("\"hmac\":\"{}\",", fields.hmac);
+        let nested = l.replacen(&member, "", 1).replacen(
+            "\"metadata\":{",
+            &format!("\"metadata\":{{{member}"),
+            1,
+        );
+        assert!(fast_scan(&nested).is_none());
+        assert!(matches!(
+            check_line(&nested, &ring()),
+            LineCheck::Malformed(_)
         ));
     }
 

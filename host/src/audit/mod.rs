@@ -17,9 +17,24 @@
 //! | [`query`] | `audit show` / `audit tail` reading and filters |
 //! | [`receipt`] | `X-Signet-Receipt`: claims, signer, offline verification |
 //!
+//! | `tests` | chain-level tests, including the tamper matrix |
+//!
+//! Decisions worth knowing before reading:
+//! - Our additions live in `metadata` (signet-sign treats it as opaque, so the two
+//!   implementations still verify each other): `_seq` (1 for the first entry this
+//!   implementation writes into a file, +1 per entry, continued across restarts)
+//!   and `_instance` (the writing gate), next to signet-sign's `_signing_key_id`.
+//! - One writer per file: the writer holds an exclusive `flock` on the log itself
+//!   for its lifetime; replicas write distinct files (`{instance}` in the path), and
+//!   `audit verify DIR` checks each `*.jsonl` in a directory.
+//! - Truncation at the end is exposed by the signed `<log>.head` (HMAC with a key
+//!   derived from the audit secret); receipts use another derived key, so neither a
+//!   head signature nor a receipt can ever equal a chain hmac.
+//!
 //! Pipeline use: create the id first (`EntryId::new_v4()`, returned to the client as
 //! `correlation_id`), build a [`NewEntry`], then `writer.append(entry).await` (or
-//! `writer.submit(entry)` when nobody waits for durability).
+//! `writer.submit(entry)` when nobody waits for durability). Call `close().await` on
+//! shutdown: it resolves after the final fsync.
 
 pub mod canonical;
 pub mod entry;

@@ -145,16 +145,20 @@ fn reopening_continues_the_chain_and_sequence() {
 }
 
 #[test]
-fn fire_and_forget_entries_are_flushed_on_close() {
+fn fire_and_forget_entries_are_group_committed_and_flushed_on_close() {
     let dir = TempDir::new("submit");
     let path = dir.path("audit.jsonl");
-    let (w, _) = open(&path, ring(), FsyncPolicy::Never);
-    for i in 0..50 {
+    let (w, _) = open(&path, ring(), FsyncPolicy::Batch);
+    for i in 0..500 {
         w.submit(entry(i)).unwrap();
     }
     w.close_blocking().unwrap();
-    assert_eq!(w.stats().appended, 50);
-    assert_eq!(verify(&path, &ring()).total_entries, 50);
+    let stats = w.stats();
+    assert_eq!(stats.appended, 500);
+    // Queued entries are drained into a few groups, one fsync each (+1 at close).
+    assert!(stats.groups < 50, "{stats:?}");
+    assert!(stats.fsyncs <= stats.groups + 1, "{stats:?}");
+    assert_eq!(verify(&path, &ring()).total_entries, 500);
 }
 
 #[test]
@@ -391,6 +395,32 @@ fn chunking_and_threads_do_not_change_the_result() {
         assert_eq!(r, base, "threads={threads} chunk={chunk_bytes}");
         assert_eq!(last, std::fs::metadata(&path).unwrap().len());
     }
+}
+
+#[test]
+fn an_over_long_line_is_reported_and_skipped_not_buffered() {
+    let dir = TempDir::new("longline");
+    let path = dir.path("audit.jsonl");
+    write_n(&path, ring(), 4);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines.insert(2, "x".repeat(5000));
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let opts = VerifyOptions {
+        chunk_bytes: 512,
+        max_line: 2000,
+        ..VerifyOptions::default()
+    };
+    let r = verify_file(&path, &ring(), &opts, &mut |_, _| {}).unwrap();
+    assert_eq!(r.total_entries, 5);
+    assert_eq!(kinds(&r), vec![BreakKind::MalformedLine]);
+    assert_eq!((r.breaks[0].index, r.breaks[0].line), (2, 3));
+    assert!(
+        r.breaks[0].detail.contains("longer than 2000 bytes"),
+        "{:?}",
+        r.breaks
+    );
+    assert_eq!(r.last_known_good_index, 4);
 }
 
 #[test]

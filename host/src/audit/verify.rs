@@ -29,6 +29,9 @@ use super::json::find_byte;
 use super::keys::Keyring;
 use super::line::{check_line, EntryFields, LineCheck, SelfStatus};
 
+/// Default longest line the verifier holds in memory (64 MiB).
+pub const MAX_LINE: usize = 64 << 20;
+
 /// What kind of break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -143,6 +146,8 @@ pub struct VerifyOptions {
     pub check_head: bool,
     /// Treat a missing head as `truncated`.
     pub require_head: bool,
+    /// Longest line held in memory; longer ones are `malformed_line` (default [`MAX_LINE`]).
+    pub max_line: usize,
 }
 
 impl Default for VerifyOptions {
@@ -154,6 +159,7 @@ impl Default for VerifyOptions {
             max_breaks: 10_000,
             check_head: true,
             require_head: false,
+            max_line: MAX_LINE,
         }
     }
 }
@@ -257,11 +263,25 @@ pub fn verify_file(
     let mut data: Vec<u8> = Vec::new();
     let mut consumed = 0u64;
     let mut first = true;
+    let mut skipping = false; // inside an over-long line
     loop {
         let want = opts.chunk_bytes.max(1) as u64;
         // `read_to_end` fills spare capacity without zeroing it first.
         let n = (&mut file).take(want).read_to_end(&mut data).map_err(io)?;
         let eof = n == 0;
+        if skipping {
+            let Some(nl) = find_byte(&data, b'\n', 0) else {
+                consumed += data.len() as u64;
+                data.clear();
+                if eof {
+                    break;
+                }
+                continue;
+            };
+            consumed += nl as u64 + 1;
+            data.drain(..=nl);
+            skipping = false;
+        }
         let mut start = 0;
         if first && data.starts_with(b"\xEF\xBB\xBF") {
             start = 3;
@@ -274,6 +294,13 @@ pub fn verify_file(
         };
         if end > start {
             walk.chunk(&data[start..end], keys, opts.threads.max(1));
+        } else if !eof && data.len() > opts.max_line {
+            // Never hold an unbounded line in memory: report it and skip to its end.
+            walk.oversized(opts.max_line);
+            consumed += data.len() as u64;
+            data.clear();
+            skipping = true;
+            continue;
         }
         consumed += (end.max(start)) as u64;
         data.drain(..end.max(start).min(data.len()));
@@ -391,24 +418,30 @@ impl Walk {
         }
     }
 
+    fn oversized(&mut self, max: usize) {
+        self.line += 1;
+        self.malformed(format!("line is longer than {max} bytes; skipped"));
+    }
+
+    fn malformed(&mut self, detail: String) {
+        let (index, line) = (self.report.total_entries, self.line);
+        self.report.total_entries += 1;
+        self.brk(
+            index,
+            "",
+            BreakKind::MalformedLine,
+            format!("line {line}: {detail}"),
+        );
+        // Unknown hmac and seq: the next entry's link and seq are not checked.
+        (self.prev_hmac, self.prev_seq) = (None, None);
+    }
+
     fn step(&mut self, checked: Checked<'_>, keys: &Keyring) {
         self.line += 1;
         let index = self.report.total_entries;
         let (fields, status) = match checked {
             Checked::Blank => return,
-            Checked::Malformed(detail) => {
-                self.report.total_entries += 1;
-                let line = self.line;
-                self.brk(
-                    index,
-                    "",
-                    BreakKind::MalformedLine,
-                    format!("line {line}: {detail}"),
-                );
-                // Unknown hmac and seq: the next entry's link and seq are not checked.
-                (self.prev_hmac, self.prev_seq) = (None, None);
-                return;
-            }
+            Checked::Malformed(detail) => return self.malformed(detail),
             Checked::Entry(f, s) => (f, s),
         };
         self.report.total_entries += 1;
@@ -431,11 +464,10 @@ impl Walk {
                 index,
                 id,
                 BreakKind::SeqGap,
-                format!(
-                    "seq jumps from {p} to {s}: seq {} is missing ({} entries)",
-                    p + 1,
-                    s - p - 1
-                ),
+                match s - p - 1 {
+                    1 => format!("seq jumps from {p} to {s}: seq {} is missing", p + 1),
+                    n => format!("seq jumps from {p} to {s}: seq {} is missing (seqs {}..={} are, {n} entries)", p + 1, p + 1, s - 1),
+                },
             ),
             (Some(s), Some(p)) if s <= p => self.brk(
                 index,
@@ -450,7 +482,7 @@ impl Walk {
                 index,
                 id,
                 BreakKind::SeqGap,
-                format!("the first entry has seq {s}: seq 1 is missing ({} entries)", s - 1),
+                format!("the first entry has seq {s}: seq 1 is missing (seqs 1..={} are)", s - 1),
             ),
             _ => {}
         }

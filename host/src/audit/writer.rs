@@ -289,6 +289,8 @@ impl AuditWriter {
     }
 
     /// Queue `entry` and wait until it is written (and fsynced, per policy).
+    /// Never blocks the reactor. Cancel-safe: once called, the entry is written
+    /// even if this future is dropped.
     pub async fn append(&self, entry: NewEntry) -> Result<Appended, WriterError> {
         let (tx, rx) = oneshot::channel();
         self.send(Command::Append(Box::new(entry), Reply::Async(tx)))?;

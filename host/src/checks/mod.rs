@@ -18,6 +18,7 @@ mod context;
 mod registry;
 
 pub use context::{Completion, Owner, OwnerType, Request, ResponseSoFar, ToolCall, Usage};
+pub use continuing_consent::{install_revalidator, RevalidateCall, RevalidateFuture, Revalidator};
 pub use registry::{Factory, Registry, RegistryError, Source};
 
 /// The four stages, in execution order.
@@ -302,8 +303,21 @@ pub trait Check: Send + Sync + 'static {
 }
 
 mod builtins;
+mod classification_gate;
+mod compliance;
+mod confusable_fold;
+mod continuing_consent;
+mod levels;
+mod loopback_trust;
 mod owner_resolution;
 pub mod prompt_injection;
+mod rate_limit;
+mod regex_content;
+mod regex_output;
+mod scope_drift;
+mod settings;
+mod token_budget;
+mod tool_call_inspector;
 
 /// The built-in check kinds.
 pub fn builtin_factories() -> Vec<Factory> {

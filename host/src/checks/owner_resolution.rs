@@ -1,17 +1,29 @@
-//! `owner_resolution` (ADMISSION): who is accountable for this request.
+//! `owner_resolution` (ADMISSION, priority 0): who is accountable for this request.
 //!
 //! Precedence: `X-Commit-Owner: human:<id>` > `X-Agent-Id: agent:<id>` >
 //! `X-Policy-Name` (with `@X-Policy-Version` when given). Prefixes are exact
-//! and lower-case; a principal must be non-empty, at most 256 characters and
-//! free of control characters. With `require_owner` (default) a request with
-//! no resolvable owner is refused.
+//! and lower-case. A principal is trimmed, NFKC-normalised, stripped of
+//! invisible characters and confusable-folded (Cyrillic `а` → `a`, …), so
+//! lookalike spellings are one owner; it must then be non-empty, at most 256
+//! characters and free of control and bidirectional-override characters. An
+//! owner header sent twice with different values is refused.
+//!
+//! Settings: `require_owner` (true): refuse a request with no owner. When an
+//! earlier ADMISSION check resolved an owner (e.g. `loopback_trust`, which by
+//! default runs before this one) and no owner header is present, that owner
+//! stands; an owner header, when present, always wins.
 use std::sync::Arc;
 
+use unicode_normalization::UnicodeNormalization;
+
+use super::settings::Settings;
 use super::{
     Check, Factory, Hook, Hooks, Owner, OwnerType, Request, Scratch, Source, Stage, Verdict,
 };
 
 const MAX_PRINCIPAL_CHARS: usize = 256;
+/// Raw header values longer than this are refused before any normalisation work.
+const MAX_RAW_BYTES: usize = 4096;
 
 #[derive(Debug)]
 struct OwnerResolution {
@@ -32,52 +44,79 @@ pub(super) fn factory() -> Factory {
 }
 
 fn build(cfg: &serde_json::Value) -> Result<OwnerResolution, String> {
-    let obj = cfg
-        .as_object()
-        .ok_or("owner_resolution: [checks.config] must be a table")?;
-    let mut require_owner = true;
-    for (k, v) in obj {
-        match k.as_str() {
-            "require_owner" => {
-                require_owner = v
-                    .as_bool()
-                    .ok_or("owner_resolution: require_owner must be true or false")?;
-            }
-            other => {
-                return Err(format!(
-                    "owner_resolution: unknown key {other:?} (known: require_owner)"
-                ))
-            }
-        }
-    }
-    Ok(OwnerResolution { require_owner })
+    let s = Settings::new("owner_resolution", cfg, &["require_owner"])?;
+    Ok(OwnerResolution {
+        require_owner: s.bool("require_owner", true)?,
+    })
 }
 
-/// Validate a principal id; `Err` says what is wrong with it.
-fn principal(raw: &str) -> Result<String, &'static str> {
-    let id = raw.trim();
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    )
+}
+
+/// The canonical form of a principal id; `Err` says what is wrong with it.
+pub(super) fn canonical_principal(raw: &str) -> Result<String, &'static str> {
+    let raw = raw.trim();
+    if raw.len() > MAX_RAW_BYTES {
+        return Err("is longer than 256 characters");
+    }
+    if raw.chars().any(is_bidi_control) {
+        return Err("contains bidirectional control characters");
+    }
+    let folded: String = raw
+        .nfkc()
+        .filter(|c| !is_invisible(*c))
+        .map(super::confusable_fold::fold_char)
+        .collect();
+    let id = folded.trim();
     if id.is_empty() {
         return Err("is empty");
     }
     if id.chars().count() > MAX_PRINCIPAL_CHARS {
         return Err("is longer than 256 characters");
     }
-    if id.chars().any(char::is_control) {
+    if id.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         return Err("contains control characters");
     }
     Ok(id.to_string())
 }
 
-/// Resolve the owner from headers. `Ok(None)`: no owner header at all.
-pub(crate) fn resolve(req: &Request) -> Result<Option<Owner>, String> {
+/// The single value of a header; `Err` when it is sent twice with different values.
+fn single<'a>(req: &'a Request, name: &str) -> Result<Option<&'a str>, String> {
+    let mut found: Option<&str> = None;
+    for (n, v) in req.headers.iter() {
+        if n == name {
+            match found {
+                Some(prev) if prev.trim() != v.trim() => {
+                    return Err(format!(
+                        "{name} is sent more than once with different values"
+                    ))
+                }
+                _ => found = Some(v.as_str()),
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Resolve the owner from the owner headers. `Ok(None)`: no owner header at
+/// all; `Err`: an owner header is present but invalid.
+pub(super) fn resolve(req: &Request) -> Result<Option<Owner>, String> {
     let prefixed = |header: &str, prefix: &str, kind: OwnerType| -> Result<Option<Owner>, String> {
-        let Some(v) = req.header(header) else {
+        let Some(v) = single(req, header)? else {
             return Ok(None);
         };
         let rest = v.trim().strip_prefix(prefix).ok_or_else(|| {
             format!("{header} must start with the exact lower-case prefix {prefix:?}")
         })?;
-        let id = principal(rest).map_err(|why| format!("{header} principal {why}"))?;
+        let id = canonical_principal(rest).map_err(|why| format!("{header} principal {why}"))?;
         Ok(Some(Owner { kind, id }))
     };
     if let Some(o) = prefixed("x-commit-owner", "human:", OwnerType::Human)? {
@@ -86,13 +125,14 @@ pub(crate) fn resolve(req: &Request) -> Result<Option<Owner>, String> {
     if let Some(o) = prefixed("x-agent-id", "agent:", OwnerType::Agent)? {
         return Ok(Some(o));
     }
-    if let Some(name) = req.header("x-policy-name") {
-        let mut id = principal(name).map_err(|why| format!("x-policy-name {why}"))?;
-        if let Some(ver) = req.header("x-policy-version") {
-            id = format!(
-                "{id}@{}",
-                principal(ver).map_err(|why| format!("x-policy-version {why}"))?
-            );
+    if let Some(name) = single(req, "x-policy-name")? {
+        let mut id = canonical_principal(name).map_err(|why| format!("x-policy-name {why}"))?;
+        if let Some(ver) = single(req, "x-policy-version")? {
+            let ver = canonical_principal(ver).map_err(|why| format!("x-policy-version {why}"))?;
+            id = format!("{id}@{ver}");
+            if id.chars().count() > MAX_PRINCIPAL_CHARS {
+                return Err("x-policy-name@x-policy-version is longer than 256 characters".into());
+            }
         }
         return Ok(Some(Owner {
             kind: OwnerType::Policy,
@@ -110,6 +150,8 @@ impl Check for OwnerResolution {
     fn pre_request<'a>(&'a self, req: &'a Arc<Request>, _scratch: &'a mut Scratch) -> Hook<'a> {
         Hook::Ready(Ok(match resolve(req) {
             Ok(Some(owner)) => Verdict::allow().resolving(owner),
+            // Resolved by an earlier trust check (e.g. loopback_trust) and no header to override it.
+            Ok(None) if req.owner.kind != OwnerType::Unresolved => Verdict::allow(),
             Ok(None) if self.require_owner => Verdict::block("no commit owner could be resolved"),
             Ok(None) => Verdict::allow(),
             Err(why) => Verdict::block(format!("invalid owner header: {why}")),
@@ -118,10 +160,10 @@ impl Check for OwnerResolution {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn req(headers: &[(&str, &str)]) -> Arc<Request> {
+    pub(in crate::checks) fn req(headers: &[(&str, &str)]) -> Arc<Request> {
         Arc::new(Request {
             correlation_id: "c".into(),
             path: "/v1/chat/completions".into(),
@@ -176,14 +218,79 @@ mod tests {
         assert_eq!(v.owner.unwrap().qualified(), "policy:nightly@3");
         assert!(!decide(&c, &req(&[])).is_allow());
         assert!(!decide(&c, &req(&[("x-commit-owner", "Human:alice")])).is_allow());
+        assert!(!decide(&c, &req(&[("x-commit-owner", "HUMAN:alice")])).is_allow());
         assert!(!decide(&c, &req(&[("x-commit-owner", "human:")])).is_allow());
         assert!(!decide(&c, &req(&[("x-commit-owner", "human:a\u{7}b")])).is_allow());
         let long = format!("human:{}", "a".repeat(257));
         assert!(!decide(&c, &req(&[("x-commit-owner", &long)])).is_allow());
+        let ok = format!("human:{}", "a".repeat(256));
+        assert!(decide(&c, &req(&[("x-commit-owner", &ok)])).is_allow());
         let open = build(&serde_json::json!({"require_owner": false})).unwrap();
         assert!(decide(&open, &req(&[])).is_allow());
-        assert!(build(&serde_json::json!({"require": true}))
-            .unwrap_err()
-            .contains("unknown key"));
+        let e = build(&serde_json::json!({"require": true})).unwrap_err();
+        assert!(
+            e.contains("owner_resolution") && e.contains("\"require\"") && e.contains("fix"),
+            "{e}"
+        );
+        assert!(build(&serde_json::json!({"require_owner": "yes"})).is_err());
+    }
+
+    #[test]
+    fn principals_are_normalised_and_confusable_folded() {
+        let c = build(&serde_json::json!({})).unwrap();
+        let id = |h: &str| {
+            decide(&c, &req(&[("x-commit-owner", h)]))
+                .owner
+                .map(|o| o.id)
+        };
+        // Cyrillic а, fullwidth letters, a zero-width space: all the same owner.
+        assert_eq!(id("human:\u{0430}lice").as_deref(), Some("alice"));
+        assert_eq!(id("human:\u{FF41}\u{FF4C}ice").as_deref(), Some("alice"));
+        assert_eq!(id("human:al\u{200B}ice").as_deref(), Some("alice"));
+        assert_eq!(id("human:  alice ").as_deref(), Some("alice"));
+        // Bidi overrides are refused, not folded.
+        assert_eq!(id("human:al\u{202E}ecil"), None);
+        // Only invisible characters: empty.
+        assert_eq!(id("human:\u{200B}\u{FEFF}"), None);
+        // A fullwidth prefix is not the exact prefix.
+        assert_eq!(id("\u{FF48}uman:alice"), None);
+    }
+
+    #[test]
+    fn duplicated_owner_headers_must_agree() {
+        let c = build(&serde_json::json!({})).unwrap();
+        let two = req(&[
+            ("x-commit-owner", "human:alice"),
+            ("x-commit-owner", "human:mallory"),
+        ]);
+        assert!(!decide(&c, &two).is_allow());
+        let same = req(&[
+            ("x-commit-owner", "human:alice"),
+            ("x-commit-owner", "human:alice"),
+        ]);
+        assert!(decide(&c, &same).is_allow());
+    }
+
+    #[test]
+    fn an_owner_resolved_earlier_stands_unless_a_header_overrides_it() {
+        let c = build(&serde_json::json!({})).unwrap();
+        let mut r = Request::clone(&req(&[]));
+        r.owner = Owner {
+            kind: OwnerType::Policy,
+            id: "internal-loopback".into(),
+        };
+        let v = decide(&c, &Arc::new(r.clone()));
+        assert!(v.is_allow() && v.owner.is_none());
+        r.headers = Arc::new(vec![("x-agent-id".into(), "agent:bot".into())]);
+        assert_eq!(
+            decide(&c, &Arc::new(r)).owner.unwrap().qualified(),
+            "agent:bot"
+        );
+    }
+
+    #[test]
+    fn compliance() {
+        let c: Arc<dyn Check> = Arc::new(build(&serde_json::json!({})).unwrap());
+        crate::checks::compliance::assert_compliant(&c);
     }
 }

@@ -9,6 +9,8 @@
 //! | `check_config.rs` | `signet check-config` |
 //! | `dry_run.rs` | `signet dry-run`: one request through the pipeline, no network |
 //! | `audit_cmd.rs` | `signet audit verify/show/tail`, `signet receipt verify`, `signet keys generate` |
+//! | `bench.rs` | `signet bench`: benchmarks that measure, never assert |
+//! | `revalidate.rs` | the HTTP revalidator behind `continuing_consent` |
 //! | `serve.rs` | `signet serve`: flags/env/file merged, audit + pipeline + upstream wired, the banner |
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,9 +19,11 @@ use clap::{Parser, Subcommand};
 
 mod assemble;
 mod audit_cmd;
+mod bench;
 mod check_config;
 mod dry_run;
 mod plugins_cmd;
+mod revalidate;
 mod serve;
 
 pub use assemble::{build_pipeline, load_config, load_registry, CollectingSink};
@@ -57,6 +61,9 @@ enum Command {
     /// Generate signing keys (Ed25519 receipt keys).
     #[command(subcommand)]
     Keys(audit_cmd::KeysCmd),
+    /// Benchmarks (they measure; targets are checked by reading their output, never by timed tests).
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
     /// Validate a config file: parse it, load plugins, build every check with its
     /// settings, and print the pipeline in execution order. Exit 1 listing every problem.
     CheckConfig(check_config::Args),
@@ -89,6 +96,7 @@ pub fn main() -> ExitCode {
         Command::Audit(c) => audit_cmd::run_audit(c).map(exit_code),
         Command::Receipt(c) => audit_cmd::run_receipt(c).map(exit_code),
         Command::Keys(c) => audit_cmd::run_keys(c).map(exit_code),
+        Command::Bench(c) => bench::run(c),
         Command::CheckConfig(a) => check_config::run(a),
         Command::Plugins(c) => plugins_cmd::run(c),
         Command::DryRun(a) => dry_run::run(a),

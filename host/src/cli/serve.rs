@@ -138,6 +138,12 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
     let log = Arc::new(WriterLog::new(writer, signer));
     let audit_log: Arc<dyn AuditLog> = log.clone();
 
+    if cfg.state.backend == crate::config::StateBackend::Redis {
+        bail!(
+            "[state] backend = \"redis\" is not available in this build yet; use backend = \"memory\" (one gate process) until the shared-state backend lands"
+        );
+    }
+    super::revalidate::install();
     let (registry, libraries) = load_registry(&cfg.plugins_dir)?;
     let metrics = Arc::new(Metrics::default());
     let pipeline = match build_pipeline(
