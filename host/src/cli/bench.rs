@@ -147,7 +147,7 @@ async fn one(client: &Upstream, body: &bytes::Bytes) -> Result<(u16, f64), Strin
     let headers = [("x-commit-owner".to_string(), "human:bench".to_string())];
     let t = Instant::now();
     let resp = client
-        .send("POST", "/v1/chat/completions", &headers, Some(body.clone()))
+        .send_exact("POST", "/v1/chat/completions", &headers, Some(body.clone()))
         .await
         .map_err(|e| e.to_string())?;
     let status = resp.status;

@@ -179,13 +179,25 @@ impl Upstream {
         headers: &[(String, String)],
         body: Option<Bytes>,
     ) -> Result<Incoming, UpstreamError> {
+        self.send_inner(method, path_and_query, headers, body, true)
+            .await
+    }
+
+    async fn send_inner(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(String, String)],
+        body: Option<Bytes>,
+        filter: bool,
+    ) -> Result<Incoming, UpstreamError> {
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| UpstreamError::Setup(e.to_string()))?;
         let url = format!("{}{}", self.base, path_and_query);
         let mut rb = self.client.request(method, &url);
         let anthropic = path_and_query.starts_with("/v1/messages");
         for (n, v) in headers {
-            if !FORWARDED_HEADERS.contains(&n.as_str()) {
+            if filter && !FORWARDED_HEADERS.contains(&n.as_str()) {
                 continue;
             }
             if self.api_key.is_some() && (n == "authorization" || n == "x-api-key") {
@@ -254,6 +266,25 @@ impl Upstream {
             label: self.label.clone(),
             read_timeout: self.timeout,
         })
+    }
+
+    /// Send a request with exactly these headers (no filtering, no configured
+    /// key): for the gate's own tools (`signet bench`, `signet doctor`) that
+    /// talk to a gate or service as a client would.
+    pub async fn send_exact(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(String, String)],
+        body: Option<Bytes>,
+    ) -> Result<Incoming, UpstreamError> {
+        let client = Upstream {
+            api_key: None,
+            ..self.clone()
+        };
+        client
+            .send_inner(method, path_and_query, headers, body, false)
+            .await
     }
 
     /// True when the upstream answers at all (any HTTP status) within `timeout`.

@@ -1,6 +1,7 @@
 //! `prompt_injection` (ADMISSION): the engine wrapped as a pipeline check.
-//! The scan is pure CPU work bounded by work budgets; it always runs on
-//! tokio's blocking pool so one hostile request never delays the others.
+//! The scan is pure CPU work bounded by work budgets; it always runs off the
+//! reactor, and large inputs run at the lowest CPU priority (see `lanes`) so
+//! hostile requests never delay ordinary ones.
 use std::sync::Arc;
 
 use super::{Finding, InjectionConfig, Outcome, ScanReport, Scanner};
@@ -78,8 +79,10 @@ impl Check for PromptInjection {
 
     fn pre_request<'a>(&'a self, req: &'a Arc<Request>, _scratch: &'a mut Scratch) -> Hook<'a> {
         let (scanner, req) = (Arc::clone(&self.scanner), Arc::clone(req));
+        // The raw body size bounds the extracted text: pick the lane from it.
+        let size = req.body_json.len();
         Hook::Pending(Box::pin(async move {
-            let joined = tokio::task::spawn_blocking(move || {
+            let joined = super::lanes::run(size, move || {
                 let segments: Vec<_> = request_segments(&req.body)
                     .into_iter()
                     .filter(|s| s.kind != SegmentKind::ToolName)
@@ -90,7 +93,7 @@ impl Check for PromptInjection {
                 verdict(&report, &pointers)
             })
             .await;
-            joined.map_err(|e| CheckError(format!("prompt_injection scan did not complete: {e}")))
+            joined.map_err(|e| CheckError(format!("prompt_injection: {e}")))
         }))
     }
 }

@@ -36,6 +36,7 @@
 //! | `budget` | work accounting |
 //! | `scan` | [`Scanner`]: the breadth-first decode-and-match driver |
 //! | `product` | admitting a decoded product: judge, charge, match, queue |
+//! | `lanes` | where scans run: blocking pool, or a low-priority lane for large inputs |
 //! | `check` | the pipeline check: text extraction, the scan on the blocking pool, verdict metadata |
 
 mod budget;
@@ -46,6 +47,7 @@ mod decoders;
 mod error;
 mod hidden;
 mod json;
+mod lanes;
 mod matcher;
 mod normalize;
 mod plausibility;
