@@ -41,6 +41,18 @@ pub enum AuditCmd {
         #[arg(long)]
         filter: Option<String>,
     },
+    /// Sum up a log: totals, time range, counts by check / decision / owner, top refused owners, per day.
+    ///
+    /// Requests are counted from their `pipeline.complete` rows (one per
+    /// request: allow, or block when refused); check decisions are the other
+    /// rows (one per non-allow decision; `shadow` = recorded in audit mode, not
+    /// enforced). Owners, top refused and the per-day table count requests (a
+    /// log without request rows, e.g. from signet-sign, is counted per entry).
+    /// --plot FILE.svg also draws the days as a stacked bar chart. Signatures
+    /// are not checked here: run `signet audit verify` for that.
+    ///
+    /// Example: signet audit report audit.jsonl --since 7d --plot week.svg
+    Report(super::report::Args),
 }
 
 /// Arguments of `signet audit verify`.
@@ -131,6 +143,7 @@ pub fn run_audit(cmd: AuditCmd) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        AuditCmd::Report(args) => super::report::run(args).map(i32::from),
     }
 }
 

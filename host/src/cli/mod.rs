@@ -9,6 +9,9 @@
 //! | `check_config.rs` | `signet check-config` |
 //! | `dry_run.rs` | `signet dry-run`: one request through the pipeline, no network |
 //! | `audit_cmd.rs` | `signet audit verify/show/tail`, `signet receipt verify`, `signet keys generate` |
+//! | `init.rs` | `signet init DIR`: scaffold a gate directory (templates in `scaffold/`) |
+//! | `doctor.rs` | `signet doctor`: preflight of config, plugins, upstream, and a running gate |
+//! | `report.rs` | `signet audit report`: counts, top refused owners, a daily SVG plot |
 //! | `bench.rs` | `signet bench`: benchmarks that measure, never assert |
 //! | `revalidate.rs` | the HTTP revalidator behind `continuing_consent` |
 //! | `serve.rs` | `signet serve`: flags/env/file merged, audit + pipeline + upstream wired, the banner |
@@ -21,8 +24,11 @@ mod assemble;
 mod audit_cmd;
 mod bench;
 mod check_config;
+mod doctor;
 mod dry_run;
+mod init;
 mod plugins_cmd;
+mod report;
 mod revalidate;
 mod serve;
 
@@ -52,7 +58,7 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
-    /// Verify, show and tail the HMAC-chained audit log.
+    /// Verify, show, tail and report on the HMAC-chained audit log.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCmd),
     /// Verify an `X-Signet-Receipt` offline.
@@ -73,6 +79,32 @@ enum Command {
     /// Run one request (and optionally a response and tool calls) through the
     /// configured pipeline without any network, printing every decision as JSON.
     DryRun(dry_run::Args),
+    /// Scaffold a gate directory that `signet serve --dev` runs as it is.
+    ///
+    /// Writes DIR/signet.toml (the secure default pipeline, every option
+    /// commented), DIR/.env.example (the audit secret and upstream key), DIR/.gitignore
+    /// (audit logs, .env, built plugins), DIR/plugins/ (with a README on
+    /// `signet plugins install`), DIR/client_example.py (the official OpenAI
+    /// Python SDK: a normal request, a refusal, a stream) and DIR/README.md.
+    /// An existing file is never overwritten: it is kept and reported.
+    ///
+    /// Then: cd DIR && signet serve --dev, and in another terminal
+    /// python client_example.py.
+    Init(init::Args),
+    /// Preflight: is this gate set up right, and does the running one enforce?
+    ///
+    /// Checks, each printed as ok / FAIL (with a `fix:` hint) / warn / skip:
+    /// signet and plugin API versions; the config parses and every check
+    /// builds; every plugin library loads (each failure with its reason); the
+    /// audit key; the upstream answers GET /v1/models. With --self URL, against
+    /// the running gate: /healthz, /version, /readyz, and that it ENFORCES: a
+    /// request with no owner header must be refused with 403 (a 200 means the
+    /// gate is open or in shadow mode). With --probe-injection, ~10 classic
+    /// prompt-injection payloads must each be refused too.
+    ///
+    /// Exit 1 on any FAIL, 0 otherwise. Example:
+    /// signet doctor --self http://127.0.0.1:8443 --probe-injection
+    Doctor(doctor::Args),
 }
 
 /// Where the config comes from: `--config`, else `SIGNET_CONFIG`, else
@@ -100,6 +132,8 @@ pub fn main() -> ExitCode {
         Command::CheckConfig(a) => check_config::run(a),
         Command::Plugins(c) => plugins_cmd::run(c),
         Command::DryRun(a) => dry_run::run(a),
+        Command::Init(a) => init::run(a),
+        Command::Doctor(a) => doctor::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use clap::builder::BoolishValueParser;
 
 use super::assemble::{build_pipeline, load_config, load_registry, origin, show_dir};
 use super::ConfigArg;
@@ -42,20 +43,20 @@ pub struct Args {
     #[arg(long, env = "SIGNET_KEY_ID")]
     key_id: Option<String>,
     /// Allow a random throwaway audit key when none is configured (logs then verify only with the printed key).
-    #[arg(long, env = "SIGNET_ALLOW_EPHEMERAL_KEY")]
-    allow_ephemeral_key: bool,
+    #[arg(long, env = "SIGNET_ALLOW_EPHEMERAL_KEY", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    allow_ephemeral_key: Option<bool>,
     /// Every check in audit mode: record would-be decisions, refuse nothing.
-    #[arg(long, env = "SIGNET_SHADOW")]
-    shadow: bool,
+    #[arg(long, env = "SIGNET_SHADOW", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    shadow: Option<bool>,
     /// Hide reasons and check names from refused clients.
-    #[arg(long, env = "SIGNET_STRICT_ERRORS")]
-    strict_errors: bool,
+    #[arg(long, env = "SIGNET_STRICT_ERRORS", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    strict_errors: Option<bool>,
     /// Log format.
     #[arg(long, env = "SIGNET_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
     /// Development mode: ephemeral key, audit.jsonl, the demo upstream when no upstream is given.
-    #[arg(long, env = "SIGNET_DEV")]
-    dev: bool,
+    #[arg(long, env = "SIGNET_DEV", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    dev: Option<bool>,
 }
 
 /// Background (fire-and-forget) decisions go to the audit log too.
@@ -76,7 +77,8 @@ fn fsync(f: Fsync) -> FsyncPolicy {
     }
 }
 
-fn audit_key(a: &Args, cfg: &crate::config::Config, dev: bool) -> anyhow::Result<HmacKey> {
+/// The audit key, and whether it is a throwaway one made for this run.
+fn audit_key(a: &Args, cfg: &crate::config::Config, dev: bool) -> anyhow::Result<(HmacKey, bool)> {
     let key_id = a.key_id.clone().unwrap_or_else(|| cfg.audit.key_id.clone());
     let sources = SecretSources {
         flag: a.hmac_secret.as_deref(),
@@ -84,13 +86,13 @@ fn audit_key(a: &Args, cfg: &crate::config::Config, dev: bool) -> anyhow::Result
         file: None,
     };
     match audit::load_key(&key_id, &sources, true) {
-        Ok(k) => Ok(k),
-        Err(audit::KeyError::Missing { env }) if a.allow_ephemeral_key || dev => {
+        Ok(k) => Ok((k, false)),
+        Err(audit::KeyError::Missing { env }) if a.allow_ephemeral_key.unwrap_or(false) || dev => {
             let k = HmacKey::ephemeral(&key_id).context("generating an ephemeral audit key")?;
             eprintln!("WARNING: no audit HMAC secret configured; using an EPHEMERAL key for this run only.");
             eprintln!("         key id {key_id}, secret {} (printed once; keep it to verify this log)", k.secret_hex());
             eprintln!("         set {env} (hex, >= 32 bytes) or --hmac-secret for a durable key.");
-            Ok(k)
+            Ok((k, true))
         }
         Err(e) => Err(anyhow::anyhow!(
             "{e}\nfix: export {}=$(openssl rand -hex 32), or pass --hmac-secret HEX, or run with --allow-ephemeral-key / --dev",
@@ -101,21 +103,21 @@ fn audit_key(a: &Args, cfg: &crate::config::Config, dev: bool) -> anyhow::Result
 
 pub(super) fn run(a: Args) -> anyhow::Result<u8> {
     let mut cfg = load_config(&a.config)?;
-    let dev = a.dev;
-    if a.shadow {
-        cfg.server.shadow = true;
+    let dev = a.dev.unwrap_or(false);
+    if let Some(v) = a.shadow {
+        cfg.server.shadow = v;
     }
-    if a.strict_errors {
-        cfg.server.strict_errors = true;
-    }
+    // --dev means verbose errors unless strict errors are asked for explicitly.
+    cfg.server.strict_errors = a.strict_errors.unwrap_or(cfg.server.strict_errors && !dev);
     let host = a.host.clone().unwrap_or_else(|| cfg.server.host.clone());
     let port = a.port.unwrap_or(cfg.server.port);
-    let audit_path = match a.audit_log.clone().or_else(|| cfg.audit.path.clone()) {
+    // --dev is --audit-log audit.jsonl (an explicit --audit-log still wins).
+    let dev_default = dev.then(|| PathBuf::from("audit.jsonl"));
+    let audit_path = match a.audit_log.clone().or(dev_default).or_else(|| cfg.audit.path.clone()) {
         Some(p) => p,
-        None if dev => PathBuf::from("audit.jsonl"),
         None => bail!("no audit log path: set [audit] path in the config, pass --audit-log PATH, or use --dev"),
     };
-    let key = audit_key(&a, &cfg, dev)?;
+    let (key, ephemeral) = audit_key(&a, &cfg, dev)?;
     let mut keyring = Keyring::new(key.clone());
     if let Some(kr) = &cfg.audit.keyring {
         let retired = Keyring::load_file(kr)?;
@@ -123,6 +125,9 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
     }
     let instance = audit::default_instance();
     let path = audit::expand_instance(&audit_path, &instance);
+    if ephemeral && dev {
+        move_aside_previous_dev_log(&path)?;
+    }
     let mut wc = WriterConfig::new(path.clone(), keyring, instance);
     wc.fsync = fsync(cfg.audit.fsync);
     let (writer, warnings) = AuditWriter::open(wc)
@@ -241,7 +246,7 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
             upstream,
             audit: audit_log,
             metrics,
-            strict_errors: cfg.server.strict_errors && !dev,
+            strict_errors: cfg.server.strict_errors,
             max_body: usize::try_from(cfg.server.max_request_body_bytes).unwrap_or(usize::MAX),
             inflight: Inflight::default(),
             log: server::RequestLog::stdout(a.log_format.unwrap_or(cfg.server.log_format)),
@@ -254,6 +259,34 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
     });
     rt.shutdown_timeout(Duration::from_secs(1));
     code
+}
+
+/// A throwaway key cannot continue a chain signed by an earlier run's
+/// throwaway key: under `--dev`, move such a log (and its head) aside, never
+/// delete it.
+fn move_aside_previous_dev_log(path: &std::path::Path) -> anyhow::Result<()> {
+    let nonempty = std::fs::metadata(path)
+        .map(|m| m.len() > 0)
+        .unwrap_or(false);
+    if !nonempty {
+        return Ok(());
+    }
+    let stamp = audit::now_ns();
+    for p in [path.to_path_buf(), audit::head::head_path(path)] {
+        if p.exists() {
+            let dest = p.with_file_name(format!(
+                "{}.prev-{stamp}",
+                p.file_name().unwrap_or_default().to_string_lossy()
+            ));
+            std::fs::rename(&p, &dest).with_context(|| format!("moving {} aside", p.display()))?;
+            eprintln!(
+                "dev: {} was signed by an earlier run's throwaway key; moved to {}",
+                p.display(),
+                dest.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

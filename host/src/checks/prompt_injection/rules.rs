@@ -239,7 +239,8 @@ pub(super) static BUILTIN: &[RuleSpec] = &[
             r"\s+(?:with|in|running\s+in|operating\s+in|now\s+in|is\s+now\s+in|has|having)\s+(?:the\s+)?(?:developer|dev|god|jailbreak|dan|unrestricted|unfiltered|uncensored|evil|chaos|sudo)\s+mode\b",
             r"|(?:simulate|emulate|enable|activate|enter|engage|unlock|switch\s+(?:in)?to|turn\s+on|initiate|boot\s+into)\s+(?:the\s+)?(?:jailbreak|dan|unrestricted|unfiltered|uncensored|evil|chaos|amoral)\s+mode\b",
             r"|(?:simulate|emulate)\s+(?:the\s+)?(?:developer|dev|god)\s+mode\b",
-            r"|(?:developer|dev|god)\s+mode\s+(?:output|response)\b"
+            r"|(?:developer|dev|god)\s+mode\s+(?:output|response)\b",
+            r"|(?:you\s+are|you're|you\s+have\s+been|you've\s+been|you\s+will\s+(?:now\s+)?(?:be|operate|run))\s+(?:now\s+)?(?:in|entering|put\s+(?:in|into)|switched\s+(?:in)?to|running\s+in|operating\s+in)\s+(?:the\s+)?(?:developer|dev|god)\s+mode\b"
         ),
     ),
     phrase(
@@ -270,7 +271,9 @@ pub(super) static BUILTIN: &[RuleSpec] = &[
             r"\s+(?:[a-z]+\s+)?(?:ai|assistant|chatbot|model|language\s+model|llm|version\s+of\s+(?:yourself|you|chat\s?gpt|claude)|bot|gpt|entity)\b",
             r"|(?:you\s+are|you're)\s+(?:now\s+)?(?:no\s+longer|not)\s+(?:bound|restricted|limited|constrained|governed)\s+by\s+(?:any\s+|your\s+|the\s+)?(?:[a-z]+\s+)?(?:rules|guidelines|policies|restrictions|filters|programming|training|ethics|morals|content\s+polic(?:y|ies)|openai|anthropic)\b",
             r"|(?:you\s+(?:are|have\s+been|were|'ve\s+been|are\s+now)\s+|yourself\s+)(?:free|freed|liberated|released|unshackled|broken\s+free)\s+(?:from|of)\s+(?:all\s+|any\s+|the\s+)?(?:your\s+)?(?:[a-z]+\s+)?(?:restrictions|filters|guidelines|rules|limitations|constraints|censorship|programming|shackles|policies|ethics|confines)\b",
-            r"|without\s+(?:any\s+)?(?:ethical|moral|content)\s+(?:restrictions|filters|guidelines|limits|limitations|constraints|considerations|policies)\b"
+            r"|without\s+(?:any\s+)?(?:ethical|moral|content)\s+(?:restrictions|filters|guidelines|limits|limitations|constraints|considerations|policies)\b",
+            r"|(?:pretend|imagine|act|behave|role-?\s?play)\s+(?:that\s+)?(?:you\s+are|you're|to\s+be|as)\s+(?:now\s+)?(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:ai|assistant|chatbot|model|language\s+model|llm|bot|gpt|entity)\s+(?:with\s+no|without(?:\s+any)?|free\s+(?:of|from))\s+(?:[a-z]+\s+)?(?:restrictions|filters|guidelines|rules|limits|limitations|constraints|censorship|boundaries|ethics)\b",
+            r"|\byour\s+(?:safety\s+|content\s+|ethical\s+)?(?:filters|guidelines|restrictions|rules|guardrails|safeguards|limitations)\s+(?:are|have\s+been|were)\s+(?:now\s+)?(?:disabled|removed|turned\s+off|lifted|deactivated|switched\s+off|suspended)\b"
         ),
     ),
     squashed(
