@@ -254,6 +254,16 @@ impl Hook<'_> {
 /// `None` at the start of every request; a check stores whatever type it likes.
 pub type Scratch = Option<Box<dyn Any + Send>>;
 
+/// Take a check's state of type `T` out of its scratch slot, leaving it empty;
+/// `None` when the slot is empty or holds another type. Put it back with
+/// `*scratch = Some(Box::new(state))` when the next hook needs it.
+pub fn take_scratch<T: Send + 'static>(scratch: &mut Scratch) -> Option<T> {
+    scratch
+        .take()
+        .and_then(|b| b.downcast::<T>().ok())
+        .map(|b| *b)
+}
+
 /// A check: built once at startup from its `[checks.config]`, shared by every
 /// request. Implement the hooks you declare in [`Check::hooks`]; the pipeline
 /// calls no others. Every hook defaults to allow.

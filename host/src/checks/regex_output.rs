@@ -24,8 +24,8 @@ use std::sync::Arc;
 use super::regex_content::{labels, offload, redact, roles_setting, Action, Rules, OFFLOAD_BYTES};
 use super::settings::Settings;
 use super::{
-    Check, Factory, Hook, HookResult, Hooks, Replacement, Request, ResponseSoFar, Scratch, Source,
-    Stage, Verdict,
+    take_scratch, Check, Factory, Hook, HookResult, Hooks, Replacement, Request, ResponseSoFar,
+    Scratch, Source, Stage, Verdict,
 };
 
 const NAME: &str = "regex_output";
@@ -166,11 +166,7 @@ impl Check for RegexOutput {
         if chunk.is_empty() {
             return Hook::allow();
         }
-        let mut tail = scratch
-            .take()
-            .and_then(|b| b.downcast::<Tail>().ok())
-            .map(|b| *b)
-            .unwrap_or_default();
+        let mut tail = take_scratch::<Tail>(scratch).unwrap_or_default();
         let base = resp.chunk_start;
         if chunk.len() <= OFFLOAD_BYTES {
             let r = self.inner.scan(&mut tail, chunk, base);

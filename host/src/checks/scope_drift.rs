@@ -48,8 +48,8 @@ use super::regex_content::{offload, OFFLOAD_BYTES};
 use super::regex_output::tail_start;
 use super::settings::Settings;
 use super::{
-    Check, Factory, Hook, HookResult, Hooks, Request, ResponseSoFar, Scratch, Source, Stage,
-    Verdict,
+    take_scratch, Check, Factory, Hook, HookResult, Hooks, Request, ResponseSoFar, Scratch, Source,
+    Stage, Verdict,
 };
 use crate::protocol::text::{output_token_limit, TokenLimit};
 
@@ -505,11 +505,7 @@ impl Check for ScopeDrift {
         if chunk.is_empty() {
             return Hook::allow();
         }
-        let mut st = scratch
-            .take()
-            .and_then(|b| b.downcast::<Drift>().ok())
-            .map(|b| *b)
-            .unwrap_or_default();
+        let mut st = take_scratch::<Drift>(scratch).unwrap_or_default();
         let base = resp.chunk_start;
         if chunk.len() <= OFFLOAD_BYTES {
             let r = self.inner.scan(&mut st, req, chunk, base);

@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use super::settings::{state_namespace, Settings};
 use super::{
-    Check, CheckError, Completion, Factory, Hook, HookResult, Hooks, OwnerType, Request, Scratch,
-    Source, Stage, Verdict,
+    take_scratch, Check, CheckError, Completion, Factory, Hook, HookResult, Hooks, OwnerType,
+    Request, Scratch, Source, Stage, Verdict,
 };
 use crate::protocol::text::{output_token_limit, TokenLimit};
 use crate::state::{
@@ -202,10 +202,7 @@ impl Check for TokenBudget {
         scratch: &'a mut Scratch,
     ) -> Hook<'a> {
         // Settle exactly once: the reservation leaves the scratch here.
-        let Some(reservation) = scratch
-            .take()
-            .and_then(|b| b.downcast::<Reservation>().ok())
-        else {
+        let Some(reservation) = take_scratch::<Reservation>(scratch) else {
             return Hook::allow();
         };
         let charge = actual_charge(done);
@@ -213,7 +210,7 @@ impl Check for TokenBudget {
             r.map(|_| Verdict::allow())
                 .map_err(|e| CheckError(e.to_string()))
         };
-        match self.state.settle_budget(*reservation, charge) {
+        match self.state.settle_budget(reservation, charge) {
             StateOp::Ready(r) => Hook::Ready(settled(r)),
             StateOp::Pending(f) => Hook::Pending(Box::pin(async move { settled(f.await) })),
         }

@@ -8,8 +8,8 @@ use abi_stable::std_types::{RResult, RSlice, RStr, RString};
 use signet_plugin_api as api;
 
 use crate::checks::{
-    Check, CheckError, Completion, Decision, Hook, HookResult, Hooks, Replacement, Request,
-    ResponseSoFar, Scratch, Stage, ToolCall, Verdict,
+    take_scratch, Check, CheckError, Completion, Decision, Hook, HookResult, Hooks, Replacement,
+    Request, ResponseSoFar, Scratch, Stage, ToolCall, Verdict,
 };
 
 /// Map the API's stage to the host's.
@@ -51,11 +51,7 @@ impl PluginCheck {
             + Send
             + 'static,
     {
-        let mut map: api::Scratch = scratch
-            .take()
-            .and_then(|b| b.downcast::<api::Scratch>().ok())
-            .map(|b| *b)
-            .unwrap_or_default();
+        let mut map: api::Scratch = take_scratch::<api::Scratch>(scratch).unwrap_or_default();
         if self.inline.contains(hook) {
             let r = f(&self.ffi, &mut map);
             *scratch = Some(Box::new(map));
