@@ -264,6 +264,56 @@ pub fn take_scratch<T: Send + 'static>(scratch: &mut Scratch) -> Option<T> {
         .map(|b| *b)
 }
 
+/// Run `f` inline (`big` false: cheap work) or on tokio's blocking pool
+/// (`big` true: CPU work that must stay off the reactor).
+pub fn offload<'a>(big: bool, f: impl FnOnce() -> HookResult + Send + 'static) -> Hook<'a> {
+    if !big {
+        return Hook::Ready(f());
+    }
+    Hook::Pending(Box::pin(async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| CheckError(format!("scan task failed: {e}")))?
+    }))
+}
+
+/// Scan one chunk with the check's per-request state `S` (taken from
+/// `scratch`, default when absent, put back afterwards). Chunks up to
+/// `inline_max` bytes are scanned inline on the borrowed text; larger ones are
+/// copied and scanned on the blocking pool.
+pub fn scan_chunk<'a, S, F>(
+    scratch: &'a mut Scratch,
+    chunk: &str,
+    inline_max: usize,
+    f: F,
+) -> Hook<'a>
+where
+    S: Default + Send + 'static,
+    F: FnOnce(&mut S, &str) -> HookResult + Send + 'static,
+{
+    let mut state = take_scratch::<S>(scratch).unwrap_or_default();
+    if chunk.len() <= inline_max {
+        let r = f(&mut state, chunk);
+        *scratch = Some(Box::new(state));
+        return Hook::Ready(r);
+    }
+    let owned = chunk.to_string();
+    Hook::Pending(Box::pin(async move {
+        let joined = tokio::task::spawn_blocking(move || {
+            let r = f(&mut state, &owned);
+            (r, state)
+        })
+        .await;
+        match joined {
+            Ok((r, state)) => {
+                *scratch = Some(Box::new(state));
+                r
+            }
+            Err(e) => Err(CheckError(format!("scan task failed: {e}"))),
+        }
+    }))
+}
+
 /// A check: built once at startup from its `[checks.config]`, shared by every
 /// request. Implement the hooks you declare in [`Check::hooks`]; the pipeline
 /// calls no others. Every hook defaults to allow.

@@ -24,8 +24,8 @@ use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use super::settings::Settings;
 use super::{
-    Check, CheckError, Factory, Hook, HookResult, Hooks, Replacement, Request, Scratch, Source,
-    Stage, Verdict,
+    offload, Check, CheckError, Factory, Hook, HookResult, Hooks, Replacement, Request, Scratch,
+    Source, Stage, Verdict,
 };
 use crate::protocol::text::{request_segments, rewrite, SegmentKind};
 
@@ -234,17 +234,6 @@ pub(super) fn labels(rules: &Rules, hits: impl Iterator<Item = usize>) -> Vec<St
 }
 
 /// Run `f` inline, or on the blocking pool when `big`.
-pub(super) fn offload<'a>(big: bool, f: impl FnOnce() -> HookResult + Send + 'static) -> Hook<'a> {
-    if !big {
-        return Hook::Ready(f());
-    }
-    Hook::Pending(Box::pin(async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| CheckError(format!("scan task failed: {e}")))?
-    }))
-}
-
 struct Inner {
     rules: Rules,
     roles: Option<Vec<String>>,

@@ -21,10 +21,10 @@
 //! A match longer than `overlap_bytes` that spans chunks is not seen.
 use std::sync::Arc;
 
-use super::regex_content::{labels, offload, redact, roles_setting, Action, Rules, OFFLOAD_BYTES};
+use super::regex_content::{labels, redact, roles_setting, Action, Rules, OFFLOAD_BYTES};
 use super::settings::Settings;
 use super::{
-    take_scratch, Check, Factory, Hook, HookResult, Hooks, Replacement, Request, ResponseSoFar,
+    scan_chunk, Check, Factory, Hook, HookResult, Hooks, Replacement, Request, ResponseSoFar,
     Scratch, Source, Stage, Verdict,
 };
 
@@ -166,29 +166,13 @@ impl Check for RegexOutput {
         if chunk.is_empty() {
             return Hook::allow();
         }
-        let mut tail = take_scratch::<Tail>(scratch).unwrap_or_default();
-        let base = resp.chunk_start;
-        if chunk.len() <= OFFLOAD_BYTES {
-            let r = self.inner.scan(&mut tail, chunk, base);
-            *scratch = Some(Box::new(tail));
-            return Hook::Ready(r);
-        }
-        let inner = Arc::clone(&self.inner);
-        let chunk = chunk.to_string();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let hook = offload(true, move || {
-            let r = inner.scan(&mut tail, &chunk, base);
-            let _ = tx.send(tail);
-            r
-        });
-        match hook {
-            Hook::Pending(f) => Hook::Pending(Box::pin(async move {
-                let r = f.await;
-                *scratch = Some(Box::new(rx.try_recv().unwrap_or_default()));
-                r
-            })),
-            ready => ready,
-        }
+        let (inner, base) = (Arc::clone(&self.inner), resp.chunk_start);
+        scan_chunk(
+            scratch,
+            chunk,
+            OFFLOAD_BYTES,
+            move |tail: &mut Tail, text: &str| inner.scan(tail, text, base),
+        )
     }
 }
 

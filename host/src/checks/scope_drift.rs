@@ -44,11 +44,11 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::classification_gate::{header_level, header_setting};
 use super::levels::Ladder;
-use super::regex_content::{offload, OFFLOAD_BYTES};
+use super::regex_content::OFFLOAD_BYTES;
 use super::regex_output::tail_start;
 use super::settings::Settings;
 use super::{
-    take_scratch, Check, Factory, Hook, HookResult, Hooks, Request, ResponseSoFar, Scratch, Source,
+    scan_chunk, Check, Factory, Hook, HookResult, Hooks, Request, ResponseSoFar, Scratch, Source,
     Stage, Verdict,
 };
 use crate::protocol::text::{output_token_limit, TokenLimit};
@@ -505,27 +505,13 @@ impl Check for ScopeDrift {
         if chunk.is_empty() {
             return Hook::allow();
         }
-        let mut st = take_scratch::<Drift>(scratch).unwrap_or_default();
-        let base = resp.chunk_start;
-        if chunk.len() <= OFFLOAD_BYTES {
-            let r = self.inner.scan(&mut st, req, chunk, base);
-            *scratch = Some(Box::new(st));
-            return Hook::Ready(r);
-        }
-        let (inner, req2, chunk) = (Arc::clone(&self.inner), Arc::clone(req), chunk.to_string());
-        let (tx, rx) = std::sync::mpsc::channel();
-        match offload(true, move || {
-            let r = inner.scan(&mut st, &req2, &chunk, base);
-            let _ = tx.send(st);
-            r
-        }) {
-            Hook::Pending(f) => Hook::Pending(Box::pin(async move {
-                let r = f.await;
-                *scratch = Some(Box::new(rx.try_recv().unwrap_or_default()));
-                r
-            })),
-            ready => ready,
-        }
+        let (inner, req, base) = (Arc::clone(&self.inner), Arc::clone(req), resp.chunk_start);
+        scan_chunk(
+            scratch,
+            chunk,
+            OFFLOAD_BYTES,
+            move |st: &mut Drift, text: &str| inner.scan(st, &req, text, base),
+        )
     }
 }
 
