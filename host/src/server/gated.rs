@@ -105,6 +105,7 @@ async fn handle_inner(
         .unwrap_or_default()
         .to_string();
     ctx.body_json = Arc::from(String::from_utf8_lossy(&raw).as_ref());
+    let received = Arc::clone(&ctx.body_json);
     ctx.body = Arc::new(value);
     let mut ex = Exchange::new(st.clone(), api, ctx);
 
@@ -122,7 +123,13 @@ async fn handle_inner(
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let forwarded = Bytes::from(ex.req.body_json.to_string());
+    // Forward the bytes as received unless a check rewrote the body.
+    let forwarded = if Arc::ptr_eq(&ex.req.body_json, &received) {
+        raw
+    } else {
+        Bytes::from(ex.req.body_json.to_string())
+    };
+    drop(received);
     let t = Instant::now();
     let sent = st
         .upstream
@@ -295,28 +302,30 @@ async fn unary(mut ex: Exchange, bytes: Bytes) -> Response {
 
     // INSPECTION: each text segment is one chunk, in document order.
     let t = Instant::now();
-    let mut acc = String::new();
+    let mut acc = Arc::new(String::new());
     for (i, seg) in response::unary_texts(api, &body).into_iter().enumerate() {
         let start = acc.len();
-        acc.push_str(&seg.text);
+        Arc::make_mut(&mut acc).push_str(&seg.text);
         let so_far = ResponseSoFar {
-            accumulated: Arc::new(acc.clone()),
+            accumulated: Arc::clone(&acc),
             chunk_start: start,
             chunk_index: i as u64 + 1,
             finish_reason: finish_reason.clone(),
             usage,
             streaming: false,
         };
-        match ex
+        let gate = ex
             .st
             .pipeline
             .inspect_chunk(&mut ex.run, &ex.req, &so_far)
-            .await
-        {
+            .await;
+        drop(so_far);
+        match gate {
             ChunkGate::Pass(None) => {}
             ChunkGate::Pass(Some(text)) => {
-                acc.truncate(start);
-                acc.push_str(&text);
+                let a = Arc::make_mut(&mut acc);
+                a.truncate(start);
+                a.push_str(&text);
                 if let Some(slot) = body.pointer_mut(&seg.pointer) {
                     *slot = Value::String(text);
                 }
@@ -373,7 +382,7 @@ async fn unary(mut ex: Exchange, bytes: Bytes) -> Response {
         status: 200,
         finish_reason,
         usage,
-        text: Arc::new(acc),
+        text: acc,
         body_sha256: sha256_hex(&out),
         refusal: None,
     };

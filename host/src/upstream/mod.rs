@@ -196,18 +196,24 @@ impl Upstream {
         let url = format!("{}{}", self.base, path_and_query);
         let mut rb = self.client.request(method, &url);
         let anthropic = path_and_query.starts_with("/v1/messages");
+        // The configured key applies to forwarded requests only, never to send_exact.
+        let key = if filter {
+            self.api_key.as_deref()
+        } else {
+            None
+        };
         for (n, v) in headers {
             if filter && !FORWARDED_HEADERS.contains(&n.as_str()) {
                 continue;
             }
-            if self.api_key.is_some() && (n == "authorization" || n == "x-api-key") {
+            if key.is_some() && (n == "authorization" || n == "x-api-key") {
                 continue;
             }
             rb = rb.header(n.as_str(), v.as_str());
         }
-        if let Some(k) = &self.api_key {
+        if let Some(k) = key {
             rb = if anthropic {
-                rb.header("x-api-key", k.as_str())
+                rb.header("x-api-key", k)
             } else {
                 rb.bearer_auth(k)
             };
@@ -278,12 +284,7 @@ impl Upstream {
         headers: &[(String, String)],
         body: Option<Bytes>,
     ) -> Result<Incoming, UpstreamError> {
-        let client = Upstream {
-            api_key: None,
-            ..self.clone()
-        };
-        client
-            .send_inner(method, path_and_query, headers, body, false)
+        self.send_inner(method, path_and_query, headers, body, false)
             .await
     }
 
