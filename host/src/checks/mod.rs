@@ -110,6 +110,8 @@ pub enum BlockClass {
     Policy,
     /// A rate or budget is exhausted: 429 with `Retry-After`.
     Quota,
+    /// The state backend could not answer (503, reason `state_unavailable`).
+    Unavailable,
 }
 
 /// Replacement content carried by a redaction; which variant is valid depends
@@ -200,6 +202,20 @@ impl Verdict {
             },
             reason,
         )
+    }
+    /// The state backend failed: fail closed with 503 and reason
+    /// `state_unavailable`; `detail` (which backend, what failed) goes to the
+    /// audit row. State failures always fail closed, whatever `on_error` says:
+    /// a meter that cannot be read must not turn into "unmetered".
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::of(
+            Decision::Block {
+                class: BlockClass::Unavailable,
+                retry_after_ms: 1000,
+            },
+            "state_unavailable",
+        )
+        .with("state_error", serde_json::Value::String(detail.into()))
     }
     /// Redaction.
     pub fn redact(replacement: Replacement, reason: impl Into<String>) -> Self {

@@ -18,8 +18,7 @@ use std::sync::Arc;
 
 use super::settings::{state_namespace, Settings};
 use super::{
-    Check, CheckError, Factory, Hook, HookResult, Hooks, OwnerType, Request, Scratch, Source,
-    Stage, Verdict,
+    Check, Factory, Hook, HookResult, Hooks, OwnerType, Request, Scratch, Source, Stage, Verdict,
 };
 use crate::state::{self, StateBackend, StateError, StateOp, TakeOutcome, TakeTokens};
 
@@ -97,7 +96,11 @@ impl RateLimit {
     }
 
     fn verdict(&self, keys: &[String], r: Result<TakeOutcome, StateError>) -> HookResult {
-        match r.map_err(|e| CheckError(e.to_string()))? {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => return Ok(Verdict::unavailable(e.to_string())),
+        };
+        match r {
             TakeOutcome::Taken { .. } => Ok(Verdict::allow()),
             TakeOutcome::Limited {
                 key_index,

@@ -128,7 +128,11 @@ fn actual_charge(done: &Completion) -> u64 {
 
 impl TokenBudget {
     fn admitted(&self, r: Result<ReserveOutcome, StateError>, scratch: &mut Scratch) -> HookResult {
-        match r.map_err(|e| CheckError(e.to_string()))? {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => return Ok(Verdict::unavailable(e.to_string())),
+        };
+        match r {
             ReserveOutcome::Granted { reservation, .. } => {
                 *scratch = Some(Box::new(reservation));
                 Ok(Verdict::allow())

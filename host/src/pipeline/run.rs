@@ -48,16 +48,25 @@ pub struct Refusal {
     pub reason: String,
     /// Index of the matching entry in [`Run::decisions`].
     pub decided_index: usize,
+    /// Operator-facing detail beyond the reason (e.g. which state backend failed).
+    pub detail: Option<String>,
+    /// The pending approval an escalation created (or joined).
+    pub approval_id: Option<String>,
 }
 
 impl Refusal {
-    /// 429 for quota blocks, 202 for escalations, else 403.
+    /// 429 for quota blocks, 503 when state was unavailable, 202 for
+    /// escalations, else 403.
     pub fn http_status(&self) -> u16 {
         match self.decision {
             Decision::Block {
                 class: BlockClass::Quota,
                 ..
             } => 429,
+            Decision::Block {
+                class: BlockClass::Unavailable,
+                ..
+            } => 503,
             Decision::Escalate => 202,
             _ => 403,
         }
@@ -177,6 +186,11 @@ impl Run {
         let takes_effect = takes_effect && stage != Stage::Record;
         let decision = verdict.decision.clone();
         let reason = verdict.reason.clone();
+        let detail = verdict
+            .metadata
+            .get("state_error")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         let index = self.push(inst, stage, verdict, takes_effect, error);
         if !takes_effect {
             return Effect::Continue;
@@ -190,6 +204,8 @@ impl Run {
                 decision: d,
                 reason,
                 decided_index: index,
+                detail,
+                approval_id: None,
             }),
         }
     }

@@ -56,6 +56,10 @@ impl GateResponse {
                     class: BlockClass::Quota,
                     ..
                 } => StatusCode::TOO_MANY_REQUESTS,
+                Decision::Block {
+                    class: BlockClass::Unavailable,
+                    ..
+                } => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::FORBIDDEN,
             },
             GateResponse::Upstream { .. } => StatusCode::BAD_GATEWAY,
@@ -80,11 +84,15 @@ impl GateResponse {
             } => {
                 let mut b = if refusal.decision == Decision::Escalate {
                     json!({"status": "escalated", "reason": refusal.reason, "check": refusal.check,
-                        "stage": refusal.stage.as_str(), "correlation_id": correlation_id, "approval_id": Value::Null})
+                        "stage": refusal.stage.as_str(), "correlation_id": correlation_id,
+                        "approval_id": refusal.approval_id})
                 } else {
                     json!({"error": "signet refused this request", "reason": refusal.reason, "check": refusal.check,
                         "stage": refusal.stage.as_str(), "correlation_id": correlation_id})
                 };
+                if let (Some(d), false) = (&refusal.detail, *strict) {
+                    b["detail"] = d.clone().into();
+                }
                 if *strict {
                     b["reason"] = "refused".into();
                     if let Some(o) = b.as_object_mut() {

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::approvals::MemoryApprovals;
 use super::{
-    BudgetTotals, BudgetWindow, Reservation, ReserveBudget, ReserveOutcome, StateBackend,
-    StateError, StateOp, TakeOutcome, TakeTokens,
+    ApprovalRecord, ApprovalStatus, ApprovalUpdate, BudgetTotals, BudgetWindow, Reservation,
+    ReserveBudget, ReserveOutcome, StateBackend, StateError, StateOp, TakeOutcome, TakeTokens,
 };
 
 /// Milliseconds since the Unix epoch.
@@ -211,6 +212,7 @@ pub struct MemoryState {
     inner: Mutex<HashMap<String, Namespace>>,
     clock: Arc<dyn Clock>,
     next_id: AtomicU64,
+    approvals: Mutex<MemoryApprovals>,
 }
 
 impl Default for MemoryState {
@@ -231,6 +233,7 @@ impl MemoryState {
             inner: Mutex::new(HashMap::new()),
             clock,
             next_id: AtomicU64::new(1),
+            approvals: Mutex::new(MemoryApprovals::default()),
         }
     }
 
@@ -250,6 +253,15 @@ impl MemoryState {
             .ok()
             .and_then(|g| g.get(namespace).map(|n| n.budgets.len()))
             .unwrap_or(0)
+    }
+
+    fn with_approvals<T>(&self, f: impl FnOnce(&mut MemoryApprovals) -> T) -> StateOp<'_, T> {
+        StateOp::Ready(self.approvals.lock().map(|mut g| f(&mut g)).map_err(|_| {
+            StateError::Unavailable {
+                backend: "memory",
+                detail: "approval store lock poisoned".into(),
+            }
+        }))
     }
 
     fn with_ns<T>(
@@ -381,6 +393,26 @@ impl StateBackend for MemoryState {
             n.budgets.evict(r.max_keys.max(1), &[r.key.as_str()]);
             totals
         }))
+    }
+
+    fn create_approval(&self, rec: ApprovalRecord, max: usize) -> StateOp<'_, ApprovalRecord> {
+        self.with_approvals(|a| a.create(rec, max))
+    }
+
+    fn get_approval(&self, id: String) -> StateOp<'_, Option<ApprovalRecord>> {
+        self.with_approvals(|a| a.get(&id))
+    }
+
+    fn list_approvals(&self) -> StateOp<'_, Vec<ApprovalRecord>> {
+        self.with_approvals(|a| a.list())
+    }
+
+    fn update_approval(
+        &self,
+        expected: ApprovalStatus,
+        rec: ApprovalRecord,
+    ) -> StateOp<'_, ApprovalUpdate> {
+        self.with_approvals(|a| a.update(expected, rec))
     }
 }
 

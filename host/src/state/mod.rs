@@ -20,14 +20,17 @@
 //! |---|---|
 //! | `mod.rs` | the trait, operation types, errors, the process-wide handle |
 //! | `memory.rs` | the in-process backend: bounded LRU maps, an injectable clock |
+//! | `approvals.rs` | pending-approval records, their status machine, the in-process store |
 //!
 //! This module imports nothing else from the host.
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
+mod approvals;
 mod memory;
 
+pub use approvals::{ApprovalRecord, ApprovalStatus, ApprovalSubject, ApprovalUpdate};
 pub use memory::{Clock, ManualClock, MemoryState, SystemClock};
 
 /// A state operation failed; the check fails closed on it.
@@ -188,6 +191,32 @@ pub trait StateBackend: Send + Sync + 'static {
     /// and charge `charge` (the actual amount; 0 releases only). Settling a
     /// reservation that has expired charges `charge` to the current window.
     fn settle_budget(&self, reservation: Reservation, charge: u64) -> StateOp<'_, BudgetTotals>;
+
+    /// Called when an escalation takes effect: store `rec` (status pending),
+    /// unless a pending, unexpired approval with the same
+    /// [`ApprovalRecord::dedupe_key`] exists — then answer that one and store
+    /// nothing. At most `max_records` approvals are retained.
+    fn create_approval(
+        &self,
+        rec: ApprovalRecord,
+        max_records: usize,
+    ) -> StateOp<'_, ApprovalRecord>;
+
+    /// Called by the admin API and by token redemption: one approval by id.
+    fn get_approval(&self, id: String) -> StateOp<'_, Option<ApprovalRecord>>;
+
+    /// Called by the admin API and the expiry sweeper: every retained
+    /// approval, newest first.
+    fn list_approvals(&self) -> StateOp<'_, Vec<ApprovalRecord>>;
+
+    /// Called to approve, deny, expire or consume: replace the stored record
+    /// with `rec` only if its stored status is still `expected` (one atomic
+    /// compare-and-set; of two racing callers exactly one wins).
+    fn update_approval(
+        &self,
+        expected: ApprovalStatus,
+        rec: ApprovalRecord,
+    ) -> StateOp<'_, ApprovalUpdate>;
 }
 
 static SHARED: RwLock<Option<Arc<dyn StateBackend>>> = RwLock::new(None);
