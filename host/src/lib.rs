@@ -2,6 +2,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`approvals`] | human approval of escalations: pending approvals, single-use tokens |
 //! | [`audit`] | the HMAC-chained audit log, its writer and verifier, receipts, keys |
 //! | [`cli`] | the `signet` command line and the wiring of everything below |
 //! | [`config`] | `signet.toml`: strict raw types → validated config |
@@ -11,7 +12,8 @@
 //! | [`upstream`] | the reqwest client to the model server, streaming reads |
 //! | [`server`] | the axum router, gated handlers, streaming, errors → HTTP, ops endpoints |
 //! | [`protocol`] | OpenAI / Anthropic wire types, SSE, text and tool-call extraction |
-//! | [`state`] | rate buckets and token budgets: in-memory (and later Redis) backends |
+//! | [`state`] | rate buckets, token budgets, approvals: in-memory and Redis backends |
+pub mod approvals;
 pub mod audit;
 pub mod checks;
 pub mod cli;

@@ -129,11 +129,17 @@ pub struct Gate {
     /// Its directory (config, audit log).
     pub dir: tempfile::TempDir,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Gate {
     /// Start a gate; `extra` flags are appended to `signet serve`.
     pub fn start(config: &str, upstream: &str, extra: &[&str]) -> Gate {
+        Self::start_env(config, upstream, extra, &[])
+    }
+
+    /// Start a gate with extra environment variables (besides the audit secret).
+    pub fn start_env(config: &str, upstream: &str, extra: &[&str], env: &[(&str, &str)]) -> Gate {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("signet.toml"), config).unwrap();
         let mut args = vec![
@@ -147,9 +153,20 @@ impl Gate {
         ];
         args.extend_from_slice(&["--audit-log", "audit.jsonl"]);
         args.extend_from_slice(extra);
-        let svc = Service::spawn(&args, dir.path(), &[("SIGNET_HMAC_SECRET", SECRET_HEX)]);
+        let mut all_env = vec![("SIGNET_HMAC_SECRET", SECRET_HEX)];
+        all_env.extend_from_slice(env);
+        let svc = Service::spawn(&args, dir.path(), &all_env);
         let args = args.iter().map(|a| a.to_string()).collect();
-        Gate { svc, dir, args }
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Gate {
+            svc,
+            dir,
+            args,
+            env,
+        }
     }
 
     /// Kill the process with SIGKILL (no shutdown, no flush) and wait for it.
@@ -165,11 +182,9 @@ impl Gate {
     /// (same config and audit log); the old process must be gone.
     pub fn restart(&mut self) {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        self.svc = Service::spawn(
-            &args,
-            self.dir.path(),
-            &[("SIGNET_HMAC_SECRET", SECRET_HEX)],
-        );
+        let mut env = vec![("SIGNET_HMAC_SECRET", SECRET_HEX)];
+        env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.svc = Service::spawn(&args, self.dir.path(), &env);
     }
 
     /// `http://127.0.0.1:PORT`.

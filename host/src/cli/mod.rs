@@ -14,12 +14,14 @@
 //! | `report.rs` | `signet audit report`: counts, top refused owners, a daily SVG plot |
 //! | `bench.rs` | `signet bench`: benchmarks that measure, never assert |
 //! | `revalidate.rs` | the HTTP revalidator behind `continuing_consent` |
+//! | `approvals.rs` | `signet approvals list/show/approve/deny`: the admin API from a terminal |
 //! | `serve.rs` | `signet serve`: flags/env/file merged, audit + pipeline + upstream wired, the banner |
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod approvals;
 mod assemble;
 mod audit_cmd;
 mod bench;
@@ -105,6 +107,9 @@ enum Command {
     /// Exit 1 on any FAIL, 0 otherwise. Example:
     /// signet doctor --self http://127.0.0.1:8443 --probe-injection
     Doctor(doctor::Args),
+    /// Act on escalations held for a human: list, show, approve (mint a
+    /// single-use token the caller re-sends in X-Signet-Approval), deny.
+    Approvals(approvals::Args),
 }
 
 /// Where the config comes from: `--config`, else `SIGNET_CONFIG`, else
@@ -134,6 +139,7 @@ pub fn main() -> ExitCode {
         Command::DryRun(a) => dry_run::run(a),
         Command::Init(a) => init::run(a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Approvals(a) => approvals::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -157,7 +157,10 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
         &libraries,
         Arc::new(AuditSink(audit_log.clone())),
     ) {
-        Ok(p) => Arc::new(p.with_observer(metrics.clone())),
+        Ok(p) => Arc::new(
+            p.with_observer(metrics.clone())
+                .with_approvals(approvals_service(&cfg, &key)?),
+        ),
         Err(problems) => bail!(
             "config {} has problems:\n  - {}",
             origin(&cfg),
@@ -165,6 +168,7 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
         ),
     };
 
+    let admin = admin_token(&cfg)?.map(server::admin::Admin::new);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -240,6 +244,10 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
                 c.priority
             );
         }
+        match &cfg.admin.token_env {
+            Some(env) => println!("  admin:    /signet/approvals and /signet/ui (bearer token from ${env})"),
+            None => println!("  admin:    off (set [admin] token_env to approve escalations)"),
+        }
         println!("listening on http://{addr}");
         let state = Arc::new(AppState {
             pipeline,
@@ -250,7 +258,12 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
             max_body: usize::try_from(cfg.server.max_request_body_bytes).unwrap_or(usize::MAX),
             inflight: Inflight::default(),
             log: server::RequestLog::stdout(a.log_format.unwrap_or(cfg.server.log_format)),
+            admin,
         });
+        server::admin::spawn_sweeper(
+            state.clone(),
+            Duration::from_millis(cfg.admin.sweep_interval_ms),
+        );
         let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
         server::serve(state, listener, shutdown_signal(), grace).await?;
         println!("signet: shutting down; flushing the audit log");
@@ -259,6 +272,59 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
     });
     rt.shutdown_timeout(Duration::from_secs(1));
     code
+}
+
+/// The admin bearer token from the env var `[admin] token_env` names.
+fn admin_token(cfg: &crate::config::Config) -> anyhow::Result<Option<String>> {
+    let Some(env) = &cfg.admin.token_env else {
+        return Ok(None);
+    };
+    let token = std::env::var(env).unwrap_or_default();
+    let token = token.trim();
+    if token.is_empty() {
+        bail!(
+            "[admin] token_env names {env}, which is not set; export {env}=$(openssl rand -hex 32), or remove token_env to keep the admin API off"
+        );
+    }
+    if token.len() < 16 {
+        bail!("the admin token in {env} is {} characters; use at least 16 (e.g. openssl rand -hex 32)", token.len());
+    }
+    Ok(Some(token.to_string()))
+}
+
+/// The approvals service: records in the shared state backend when one is
+/// installed (replicas), else in this process; tokens keyed from the audit secret.
+fn approvals_service(
+    cfg: &crate::config::Config,
+    key: &audit::HmacKey,
+) -> anyhow::Result<Arc<crate::approvals::Approvals>> {
+    use crate::approvals::{ApprovalSettings, Approvals};
+    let store: Arc<dyn crate::state::StateBackend> =
+        crate::state::shared().unwrap_or_else(|| Arc::new(crate::state::MemoryState::new()));
+    let text = match &cfg.source {
+        Some(p) => std::fs::read(p).unwrap_or_default(),
+        None => crate::config::DEFAULT_CONFIG_TOML.as_bytes().to_vec(),
+    };
+    let digest = format!("sha256:{}", audit::entry::sha256_hex(&text));
+    let settings = ApprovalSettings {
+        pending_ttl: Duration::from_secs(cfg.admin.pending_ttl_s),
+        default_token_ttl: Duration::from_secs(cfg.admin.token_ttl_s),
+        max_token_ttl: Duration::from_secs(cfg.admin.max_token_ttl_s),
+        max_records: cfg.admin.max_approvals,
+    };
+    let mut service = Approvals::new(
+        store,
+        key.derive(crate::approvals::token::KEY_LABEL),
+        settings,
+        digest,
+    );
+    if let Some(url) = &cfg.admin.webhook_url {
+        let hook =
+            crate::upstream::Webhook::new(url, Duration::from_millis(cfg.admin.webhook_timeout_ms))
+                .map_err(|e| anyhow::anyhow!("[admin] webhook_url: {e}"))?;
+        service = service.with_notifier(Arc::new(server::admin::Webhook(hook)));
+    }
+    Ok(Arc::new(service))
 }
 
 /// A throwaway key cannot continue a chain signed by an earlier run's

@@ -194,10 +194,32 @@ pub struct Config {
     pub plugins_dir: PathBuf,
     /// `[state]`.
     pub state: State,
-    /// `[admin] token_env` (the admin API is off when unset).
-    pub admin_token_env: Option<String>,
+    /// `[admin]`: the approvals admin API, UI and approval timings.
+    pub admin: Admin,
     /// The pipeline, in file order.
     pub checks: Vec<CheckSpec>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admin {
+    /// Name of the env var holding the admin bearer token; the admin API and
+    /// `/signet/ui` are off when unset.
+    pub token_env: Option<String>,
+    /// POSTed a JSON notice when an approval is created (optional).
+    pub webhook_url: Option<String>,
+    /// Timeout of one webhook call.
+    pub webhook_timeout_ms: u64,
+    /// A pending approval nobody decided expires after this (3600).
+    pub pending_ttl_s: u64,
+    /// Default approval-token lifetime (900).
+    pub token_ttl_s: u64,
+    /// Longest approval-token lifetime an approver may ask for (86400).
+    pub max_token_ttl_s: u64,
+    /// Approvals retained by the state backend (10000).
+    pub max_approvals: usize,
+    /// How often expired approvals are swept and recorded (1000).
+    pub sweep_interval_ms: u64,
 }
 
 /// Loading or validating the config failed.
@@ -249,7 +271,7 @@ pub fn default_config() -> Result<Config, ConfigError> {
 
 /// Parse and validate config text; relative paths resolve against `base`.
 pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigError> {
-    let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+    let mut raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
         path: origin.to_string(),
         message: e.to_string(),
     })?;
@@ -324,6 +346,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigErro
             order,
         });
     }
+    let admin = admin_settings(raw.admin.take().unwrap_or_default(), &mut problems);
     if state.backend == Some(StateBackend::Redis) && state.url.is_none() {
         // The default URL is used; nothing to report.
     }
@@ -373,9 +396,61 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigErro
             backend: state.backend.unwrap_or_default(),
             url: state.url.unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
         },
-        admin_token_env: raw.admin.and_then(|a| a.token_env),
+        admin,
         checks,
     })
+}
+
+fn admin_settings(a: raw::RawAdmin, problems: &mut Vec<String>) -> Admin {
+    let admin = Admin {
+        token_env: a.token_env,
+        webhook_url: a.webhook_url,
+        webhook_timeout_ms: a.webhook_timeout_ms.unwrap_or(2000),
+        pending_ttl_s: a.pending_ttl_s.unwrap_or(3600),
+        token_ttl_s: a.token_ttl_s.unwrap_or(900),
+        max_token_ttl_s: a.max_token_ttl_s.unwrap_or(86_400),
+        max_approvals: a.max_approvals.unwrap_or(10_000),
+        sweep_interval_ms: a.sweep_interval_ms.unwrap_or(1000),
+    };
+    if let Some(env) = &admin.token_env {
+        let ok = !env.is_empty()
+            && env
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            problems.push(format!(
+                "[admin] token_env must name an environment variable (e.g. \"SIGNET_ADMIN_TOKEN\"), not {env:?}; put the token itself in that variable"
+            ));
+        }
+    }
+    if let Some(u) = &admin.webhook_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            problems.push(format!(
+                "[admin] webhook_url must be an http:// or https:// URL, got {u:?}"
+            ));
+        }
+    }
+    for (key, v) in [
+        ("pending_ttl_s", admin.pending_ttl_s),
+        ("token_ttl_s", admin.token_ttl_s),
+        ("max_token_ttl_s", admin.max_token_ttl_s),
+        ("webhook_timeout_ms", admin.webhook_timeout_ms),
+        ("sweep_interval_ms", admin.sweep_interval_ms),
+    ] {
+        if v == 0 {
+            problems.push(format!("[admin] {key} must be greater than 0"));
+        }
+    }
+    if admin.token_ttl_s > admin.max_token_ttl_s {
+        problems.push(format!(
+            "[admin] token_ttl_s ({}) is longer than max_token_ttl_s ({}); lower it or raise the max",
+            admin.token_ttl_s, admin.max_token_ttl_s
+        ));
+    }
+    if admin.max_approvals == 0 {
+        problems.push("[admin] max_approvals must be greater than 0".into());
+    }
+    admin
 }
 
 #[cfg(test)]

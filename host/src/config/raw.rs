@@ -71,6 +71,13 @@ pub(super) struct RawState {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAdmin {
     pub token_env: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_timeout_ms: Option<u64>,
+    pub pending_ttl_s: Option<u64>,
+    pub token_ttl_s: Option<u64>,
+    pub max_token_ttl_s: Option<u64>,
+    pub max_approvals: Option<usize>,
+    pub sweep_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

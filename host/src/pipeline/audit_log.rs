@@ -47,7 +47,8 @@ fn entry(row: Row) -> NewEntry {
         decision,
         row.reason,
     )
-    .owner(owner_type, owner_id);
+    .owner(owner_type, owner_id)
+    .approval_chain(row.approval_chain);
     e.request_fingerprint = row.fingerprint;
     for (k, v) in row.metadata {
         e = e.meta(k, v);

@@ -11,6 +11,7 @@
 //! |---|---|
 //! | `mod.rs` | modes, error policies, check instances, building an ordered pipeline |
 //! | `run.rs` | executing the stages for one request, recording every decision |
+//! | `escalation.rs` | escalations: open a pending approval, or redeem an approval token |
 //! | `record.rs` | the audit seam: rows, receipts claims, the `AuditLog` trait |
 //! | `audit_log.rs` | `AuditLog` on the real audit writer and receipt signer |
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,12 +21,14 @@ use std::time::Duration;
 use crate::checks::{Check, Hooks, Source, Stage};
 
 mod audit_log;
+mod escalation;
 mod record;
 mod run;
 #[cfg(test)]
 mod tests;
 
 pub use audit_log::WriterLog;
+pub use escalation::APPROVAL_HEADER;
 pub use record::{format_timestamp, now_ns, AppendFuture, AuditLog, MemoryLog, ReceiptClaims, Row};
 pub use run::{ChunkGate, Decided, DecisionSink, Gate, Refusal, Run};
 
@@ -150,6 +153,7 @@ pub struct Pipeline {
     checks: Vec<Arc<CheckInstance>>,
     sink: Arc<dyn DecisionSink>,
     observer: Option<Arc<dyn CheckObserver>>,
+    approvals: Option<Arc<crate::approvals::Approvals>>,
 }
 
 impl Pipeline {
@@ -162,7 +166,21 @@ impl Pipeline {
             checks: checks.into_iter().map(Arc::new).collect(),
             sink,
             observer: None,
+            approvals: None,
         }
+    }
+
+    /// Turn enforced escalations into pending approvals, and honour approval
+    /// tokens (`X-Signet-Approval`). Without this, an escalation is a 202
+    /// with `approval_id: null`.
+    pub fn with_approvals(mut self, approvals: Arc<crate::approvals::Approvals>) -> Self {
+        self.approvals = Some(approvals);
+        self
+    }
+
+    /// The approvals service, when configured.
+    pub fn approvals(&self) -> Option<&Arc<crate::approvals::Approvals>> {
+        self.approvals.as_ref()
     }
 
     /// Report every hook call's latency to `observer`.

@@ -29,6 +29,8 @@ pub struct Row {
     pub fingerprint: String,
     /// Everything else (stage, mode, shadow, error, offsets, …).
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Approvers behind this decision (`approval_chain`), usually empty.
+    pub approval_chain: Vec<String>,
 }
 
 impl Row {
@@ -52,6 +54,7 @@ impl Row {
             owner: req.owner.qualified(),
             fingerprint: req.fingerprint.clone(),
             metadata,
+            approval_chain: d.approval_chain.clone(),
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::escalation::Held;
 use super::{CheckInstance, Mode, OnError, Pipeline};
 use crate::checks::{
     BlockClass, Completion, Decision, Hook, Hooks, Replacement, Request, ResponseSoFar, Scratch,
@@ -27,6 +28,12 @@ pub struct Decided {
     pub shadow: bool,
     /// The check's error, when the verdict stands in for a failure.
     pub error: Option<String>,
+    /// Approvers whose approval lifted this decision (an escalation let
+    /// through by an approval token); recorded as the row's `approval_chain`.
+    pub approval_chain: Vec<String>,
+    /// The audit entry id, when it had to be known before the row is written
+    /// (an escalation's approval points at it); otherwise assigned on write.
+    pub entry_id: Option<String>,
 }
 
 /// Receives decisions made after the response was released (fire-and-forget).
@@ -227,6 +234,8 @@ impl Run {
             enforced,
             shadow,
             error,
+            approval_chain: Vec::new(),
+            entry_id: None,
         });
         self.decisions.len() - 1
     }
@@ -256,6 +265,15 @@ impl Pipeline {
             let effect = run.settle(inst, Stage::Admission, hook).await;
             self.observe(inst, Stage::Admission, t);
             run.scratch[i] = scratch;
+            let effect = match effect {
+                Effect::Stop(r) if r.decision == Decision::Escalate => {
+                    match self.escalation(run, req, r, Held::Request).await {
+                        Some(r) => Effect::Stop(r),
+                        None => Effect::Continue,
+                    }
+                }
+                e => e,
+            };
             match effect {
                 Effect::Continue => {}
                 Effect::Owner(owner) => {
@@ -337,6 +355,15 @@ impl Pipeline {
                 .await;
             self.observe(inst, Stage::Commitment, t);
             run.scratch[i] = scratch;
+            let effect = match effect {
+                Effect::Stop(r) if r.decision == Decision::Escalate => {
+                    match self.escalation(run, req, r, Held::ToolCall(call)).await {
+                        Some(r) => Effect::Stop(r),
+                        None => Effect::Continue,
+                    }
+                }
+                e => e,
+            };
             match effect {
                 Effect::Continue => {}
                 Effect::Stop(r) => return Gate::Refuse(r),

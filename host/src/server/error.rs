@@ -176,3 +176,61 @@ pub fn wrong_method(endpoint: &str, allowed: &str) -> Response {
     }
     r
 }
+
+/// An admin-API failure (approvals), as status + JSON.
+#[derive(Debug)]
+pub enum AdminFailure {
+    /// The admin API is off (no `[admin] token_env`): 404.
+    Disabled,
+    /// Missing or wrong bearer token: 401.
+    Unauthorized,
+    /// The request body is unusable: 400.
+    BadRequest(String),
+    /// The approvals service refused or failed.
+    Approval(crate::approvals::ApprovalError),
+}
+
+impl AdminFailure {
+    /// Status code and body.
+    pub fn parts(&self) -> (StatusCode, Value) {
+        use crate::approvals::ApprovalError as E;
+        match self {
+            AdminFailure::Disabled => (
+                StatusCode::NOT_FOUND,
+                json!({"error": "admin_disabled", "detail": "the approvals admin API is off; set [admin] token_env to the name of an env var holding a bearer token and restart"}),
+            ),
+            AdminFailure::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "unauthorized", "detail": "send Authorization: Bearer <admin token> (the value of the env var named by [admin] token_env)"}),
+            ),
+            AdminFailure::BadRequest(d) => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "bad_request", "detail": d}),
+            ),
+            AdminFailure::Approval(e) => {
+                let (status, kind) = match e {
+                    E::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                    E::NotPending { .. } => (StatusCode::CONFLICT, "not_pending"),
+                    E::Expired { .. } => (StatusCode::GONE, "expired"),
+                    E::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+                    E::State(_) => (StatusCode::SERVICE_UNAVAILABLE, "state_unavailable"),
+                };
+                (status, json!({"error": kind, "detail": e.to_string()}))
+            }
+        }
+    }
+}
+
+impl IntoResponse for AdminFailure {
+    fn into_response(self) -> Response {
+        let (status, body) = self.parts();
+        let mut r = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"signet-admin\""),
+            );
+        }
+        r
+    }
+}

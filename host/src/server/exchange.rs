@@ -74,8 +74,11 @@ impl Exchange {
     pub fn flush(&mut self) {
         while self.ids.len() < self.run.decisions.len() {
             let d = &self.run.decisions[self.ids.len()];
-            let id = self.st.audit.new_id();
-            if d.verdict.decision != Decision::Allow || d.error.is_some() {
+            let id = d.entry_id.clone().unwrap_or_else(|| self.st.audit.new_id());
+            if d.verdict.decision != Decision::Allow
+                || d.error.is_some()
+                || !d.approval_chain.is_empty()
+            {
                 self.st
                     .metrics
                     .decision(&d.check, d.stage.as_str(), d.verdict.decision.as_str());
@@ -121,6 +124,7 @@ impl Exchange {
             owner: self.req.owner.qualified(),
             fingerprint: self.req.fingerprint.clone(),
             metadata,
+            approval_chain: Vec::new(),
         }
     }
 
@@ -179,6 +183,12 @@ impl Exchange {
             owner: self.req.owner.qualified(),
             fingerprint: self.req.fingerprint.clone(),
             metadata,
+            approval_chain: self
+                .run
+                .decisions
+                .iter()
+                .flat_map(|d| d.approval_chain.iter().cloned())
+                .collect(),
         };
         self.st.log.request(&super::log::RequestLine {
             correlation_id: &self.req.correlation_id,

@@ -411,7 +411,7 @@ pub fn refused_call_json(ex: &Exchange, call: &ToolCall, r: &Refusal) -> Value {
         }
     }
     if r.decision == crate::checks::Decision::Escalate {
-        v["approval_id"] = Value::Null;
+        v["approval_id"] = r.approval_id.clone().into();
     }
     v
 }

@@ -14,6 +14,8 @@
 //! | `metrics.rs` | Prometheus counters and histograms |
 //! | `log.rs` | one log line per request, text or JSON |
 //! | `demo.rs` | the built-in demo upstream (`--dev` without `--upstream`) |
+//! | `admin.rs` | the approvals admin API, its audit rows, the expiry sweeper, the webhook |
+//! | `ui.rs` | `/signet/ui`, the approvers' web page |
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Notify;
 
+pub mod admin;
 pub mod demo;
 mod error;
 mod exchange;
@@ -35,6 +38,7 @@ mod preflight;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod ui;
 
 pub use log::RequestLog;
 pub use metrics::Metrics;
@@ -60,6 +64,8 @@ pub struct AppState {
     pub inflight: Inflight,
     /// The per-request log.
     pub log: RequestLog,
+    /// The approvals admin API and web page (off when `None`).
+    pub admin: Option<admin::Admin>,
 }
 
 /// Counts requests in flight so shutdown can wait for them.
@@ -114,6 +120,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/version", get(ops::version))
         .route("/metrics", get(ops::metrics))
+        .route("/signet/approvals", get(admin::list))
+        .route("/signet/approvals/{id}", get(admin::show))
+        .route("/signet/approvals/{id}/approve", post(admin::approve_route))
+        .route("/signet/approvals/{id}/deny", post(admin::deny_route))
+        .route("/signet/ui", get(ui::index))
+        .route("/signet/ui/login", post(ui::login))
+        .route("/signet/ui/logout", post(ui::logout))
+        .route("/signet/ui/approvals/{id}/approve", post(ui::approve))
+        .route("/signet/ui/approvals/{id}/deny", post(ui::deny))
         .fallback(ops::fallback)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::disable())

@@ -45,6 +45,7 @@ fn state(log: Arc<MemoryLog>) -> Arc<AppState> {
         max_body: 1024,
         inflight: Inflight::default(),
         log: super::RequestLog::off(),
+        admin: None,
     })
 }
 

@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+mod http;
+
+pub use http::{admin_call, Webhook};
+
 /// Talking to the upstream failed. Always answered with 502 + `X-Signet-Upstream`.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
