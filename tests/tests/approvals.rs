@@ -401,3 +401,90 @@ fn the_admin_api_needs_its_token_and_is_off_without_one() {
         404
     );
 }
+
+#[test]
+fn a_webhook_is_told_about_each_new_approval_once() {
+    let hook = signet_e2e::mock::Mock::start(|_| signet_e2e::mock::Reply::Json(204, String::new()));
+    let up = demo_upstream(Path::new("."));
+    let config = CONFIG.replace(
+        "sweep_interval_ms = 200",
+        &format!(
+            "sweep_interval_ms = 200\nwebhook_url = \"{}/hook\"",
+            hook.url
+        ),
+    );
+    let gate = Gate::start_env(
+        &config,
+        &up.url,
+        &[],
+        &[("SIGNET_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
+    let id = escalated_refund(&gate, REFUND);
+    assert_eq!(escalated_refund(&gate, REFUND), id);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while hook.seen.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = hook.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one notice for one approval: {seen:?}");
+    assert!(seen[0].line.starts_with("POST /hook"), "{}", seen[0].line);
+    let v: Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(v["event"], "approval.created");
+    assert_eq!(v["approval"]["id"], id.as_str());
+    assert_eq!(v["approval"]["subject"]["name"], "refund");
+}
+
+#[test]
+fn a_streamed_tool_call_is_held_and_released_by_its_token() {
+    let (gate, _up) = start();
+    let stream = |token: Option<&str>| {
+        let body = json!({"model": "demo", "stream": true,
+            "messages": [{"role": "user", "content": REFUND}]});
+        let mut headers = vec![("x-commit-owner", "human:alice")];
+        if let Some(t) = token {
+            headers.push(("x-signet-approval", t));
+        }
+        let r = post_raw(
+            &format!("{}/v1/chat/completions", gate.url()),
+            &headers,
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let events: Vec<Value> = r
+            .sse_data()
+            .iter()
+            .filter(|d| d.as_str() != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let names: Vec<String> = events
+            .iter()
+            .flat_map(|e| {
+                e["choices"][0]["delta"]["tool_calls"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|c| c["function"]["name"].as_str().map(String::from))
+            .collect();
+        let refused: Vec<Value> = events
+            .iter()
+            .filter_map(|e| e["signet"]["refused_tool_calls"].as_array().cloned())
+            .flatten()
+            .collect();
+        (names, refused)
+    };
+    let (names, refused) = stream(None);
+    assert!(names.is_empty(), "{names:?}");
+    let id = refused[0]["approval_id"].as_str().unwrap().to_string();
+    let token = approve(&gate, &id, "5m");
+    let (names, refused) = stream(Some(&token));
+    assert_eq!(names, vec!["refund"]);
+    assert!(refused.is_empty(), "{refused:?}");
+    let (names, refused) = stream(Some(&token));
+    assert!(names.is_empty());
+    assert!(refused[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("already used"));
+}

@@ -4,7 +4,9 @@
 //! No JavaScript. Sign-in posts the admin token once; the page then uses an
 //! HttpOnly, SameSite=Strict cookie whose value is derived from the token
 //! (never the token itself). Every state-changing form is a POST that must
-//! come from this origin. Everything shown is HTML-escaped: an approval's
+//! come from this origin (`Referrer-Policy: same-origin`, not `no-referrer`:
+//! under `no-referrer` browsers send `Origin: null` on form posts, which
+//! this page refuses). Everything shown is HTML-escaped: an approval's
 //! reason and context can contain text an attacker wrote.
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -66,7 +68,7 @@ button{{padding:.3rem .8rem}} table{{border-collapse:collapse}} td{{padding:.15r
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         h.insert(header::SET_COOKIE, c);
