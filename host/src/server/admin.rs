@@ -316,6 +316,12 @@ struct DenyBody {
     reason: Option<String>,
 }
 
+fn required_approver(a: Option<String>) -> Result<String, AdminFailure> {
+    a.ok_or_else(|| {
+        AdminFailure::BadRequest("approver is required (who decides, e.g. \"human:bob\")".into())
+    })
+}
+
 /// `POST /signet/approvals/{id}/approve` `{approver, ttl_s}`.
 pub async fn approve_route(
     State(st): State<Arc<AppState>>,
@@ -326,11 +332,7 @@ pub async fn approve_route(
     let result = async {
         let approvals = authorized(&st, &headers)?;
         let b: ApproveBody = parse_body(&body)?;
-        let approver = b.approver.ok_or_else(|| {
-            AdminFailure::BadRequest(
-                "approver is required (who decides, e.g. \"human:bob\")".into(),
-            )
-        })?;
+        let approver = required_approver(b.approver)?;
         let (rec, token) = approve(
             &st,
             approvals,
@@ -362,11 +364,7 @@ pub async fn deny_route(
     let result = async {
         let approvals = authorized(&st, &headers)?;
         let b: DenyBody = parse_body(&body)?;
-        let approver = b.approver.ok_or_else(|| {
-            AdminFailure::BadRequest(
-                "approver is required (who decides, e.g. \"human:bob\")".into(),
-            )
-        })?;
+        let approver = required_approver(b.approver)?;
         let reason = b
             .reason
             .ok_or_else(|| AdminFailure::BadRequest("reason is required for a denial".into()))?;
