@@ -661,3 +661,105 @@ fn owner_resolution_result_is_applied_for_later_checks() {
         assert_eq!(req.owner.qualified(), "human:alice");
     });
 }
+
+/// A state backend that is down for every operation.
+struct DownState;
+
+impl crate::state::StateBackend for DownState {
+    fn backend_name(&self) -> &'static str {
+        "down"
+    }
+    fn take_tokens(
+        &self,
+        _: crate::state::TakeTokens,
+    ) -> crate::state::StateOp<'_, crate::state::TakeOutcome> {
+        down()
+    }
+    fn reserve_budget(
+        &self,
+        _: crate::state::ReserveBudget,
+    ) -> crate::state::StateOp<'_, crate::state::ReserveOutcome> {
+        down()
+    }
+    fn settle_budget(
+        &self,
+        _: crate::state::Reservation,
+        _: u64,
+    ) -> crate::state::StateOp<'_, crate::state::BudgetTotals> {
+        down()
+    }
+    fn create_approval(
+        &self,
+        _: crate::state::ApprovalRecord,
+        _: usize,
+    ) -> crate::state::StateOp<'_, crate::state::ApprovalRecord> {
+        down()
+    }
+    fn get_approval(
+        &self,
+        _: String,
+    ) -> crate::state::StateOp<'_, Option<crate::state::ApprovalRecord>> {
+        down()
+    }
+    fn list_approvals(&self) -> crate::state::StateOp<'_, Vec<crate::state::ApprovalRecord>> {
+        down()
+    }
+    fn update_approval(
+        &self,
+        _: crate::state::ApprovalStatus,
+        _: crate::state::ApprovalRecord,
+    ) -> crate::state::StateOp<'_, crate::state::ApprovalUpdate> {
+        down()
+    }
+}
+
+fn down<'a, T: Send + 'a>() -> crate::state::StateOp<'a, T> {
+    crate::state::StateOp::Pending(Box::pin(async {
+        Err(crate::state::StateError::Unavailable {
+            backend: "down",
+            detail: "connection refused".into(),
+        })
+    }))
+}
+
+fn approvals_on(state: Arc<dyn crate::state::StateBackend>) -> Arc<crate::approvals::Approvals> {
+    Arc::new(crate::approvals::Approvals::new(
+        state,
+        [1u8; 32],
+        crate::approvals::ApprovalSettings::default(),
+        "sha256:test".into(),
+    ))
+}
+
+#[test]
+fn an_escalation_opens_an_approval_or_fails_closed_when_state_is_down() {
+    rt().block_on(async {
+        let (p, _, _) = build(vec![spec("e", Act::Escalate)]);
+        let p = p.with_approvals(approvals_on(Arc::new(crate::state::MemoryState::new())));
+        let mut run = p.start();
+        let Gate::Refuse(r) = p.admission(&mut run, &mut request("x")).await else {
+            panic!()
+        };
+        assert_eq!(r.http_status(), 202);
+        let id = r.approval_id.clone().expect("an approval id");
+        let d = &run.decisions[r.decided_index];
+        assert_eq!(d.verdict.metadata["approval_id"], id.as_str());
+        assert_eq!(d.verdict.metadata["approval_event"], "pending");
+        assert!(
+            d.entry_id.is_some(),
+            "the approval points at the escalation row"
+        );
+
+        let (p, _, _) = build(vec![spec("e", Act::Escalate)]);
+        let p = p.with_approvals(approvals_on(Arc::new(DownState)));
+        let mut run = p.start();
+        let Gate::Refuse(r) = p.admission(&mut run, &mut request("x")).await else {
+            panic!()
+        };
+        assert_eq!(r.http_status(), 503, "{r:?}");
+        assert_eq!(r.reason, "state_unavailable");
+        assert!(r.detail.as_deref().unwrap().contains("connection refused"));
+        assert!(r.approval_id.is_none());
+        assert_eq!(run.decisions[0].verdict.decision.as_str(), "block");
+    });
+}
