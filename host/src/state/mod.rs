@@ -31,6 +31,8 @@ use std::sync::{Arc, RwLock};
 
 mod approvals;
 mod consent;
+#[cfg(test)]
+pub(crate) mod fake;
 mod memory;
 mod redis;
 
