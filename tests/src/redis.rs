@@ -92,6 +92,9 @@ impl RedisServer {
                 self.dir.path().to_str().unwrap(),
                 "--loglevel",
                 "warning",
+                // DEBUG SLEEP makes a slow Redis for the timeout tests.
+                "--enable-debug-command",
+                "local",
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -145,7 +148,12 @@ impl RedisServer {
     /// Run one command over a raw connection; the reply as text (integers
     /// as digits, nil as `(nil)`, arrays one element a line).
     pub fn command(&self, args: &[&str]) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        Self::command_on(self.port, args)
+    }
+
+    /// [`RedisServer::command`] on the server at `port` (from another thread).
+    pub fn command_on(port: u16, args: &[&str]) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut req = format!("*{}\r\n", args.len());
         for a in args {

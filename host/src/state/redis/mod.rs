@@ -182,10 +182,14 @@ impl RedisState {
     }
 
     /// Run `f` on the connection under the timeout; any failure is
-    /// [`StateError::Unavailable`] naming `op`.
+    /// [`StateError::Unavailable`] naming `op`. A connection refused is tried
+    /// once more within the same deadline: the manager reconnects after a
+    /// failed connection, so the first request after Redis comes back
+    /// succeeds instead of reporting the stale failure (nothing was sent, so
+    /// nothing runs twice).
     async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, StateError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
         let attempt = async {
@@ -202,16 +206,42 @@ impl RedisState {
                 })
                 .await?
                 .clone();
-            f(conn).await
+            match f(conn.clone()).await {
+                Err(e) if e.is_connection_refusal() => f(conn).await,
+                r => r,
+            }
         };
+        let waited = || format!("no answer within {} ms", self.timeout.as_millis());
         match tokio::time::timeout(self.timeout, attempt).await {
             Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) if e.is_timeout() => Err(self.unavailable(op, waited())),
             Ok(Err(e)) => Err(self.unavailable(op, describe(&e))),
-            Err(_) => Err(self.unavailable(
-                op,
-                format!("no answer within {} ms", self.timeout.as_millis()),
-            )),
+            Err(_) => Err(self.unavailable(op, waited())),
         }
+    }
+
+    /// Run `script` with `keys` and `args` (EVALSHA; re-loaded on NOSCRIPT).
+    async fn eval(
+        &self,
+        op: &'static str,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<::redis::Value, StateError> {
+        self.run(op, |mut c| {
+            let (keys, args) = (keys.clone(), args.clone());
+            async move {
+                let mut inv = script.prepare_invoke();
+                for k in &keys {
+                    inv.key(k);
+                }
+                for a in &args {
+                    inv.arg(a);
+                }
+                inv.invoke_async(&mut c).await
+            }
+        })
+        .await
     }
 }
 

@@ -8,39 +8,36 @@ use sha2::{Digest, Sha256};
 use super::{RedisState, APPROVAL_RETENTION_MS, HARD_QUOTA_IDLE_MS, LIST_LIMIT};
 use crate::state::consent::session_digest;
 use crate::state::{
-    ApprovalRecord, ApprovalStatus, ApprovalUpdate, BudgetTotals, Reservation, ReserveBudget,
-    ReserveOutcome, SessionBinding, StateBackend, StateError, StateOp, TakeOutcome, TakeTokens,
+    ApprovalRecord, ApprovalStatus, ApprovalUpdate, BudgetTotals, BudgetWindow, Reservation,
+    ReserveBudget, ReserveOutcome, SessionBinding, StateBackend, StateError, StateOp, TakeOutcome,
+    TakeTokens,
 };
 
-/// A script reply that is not what the script returns.
-fn bad_reply(v: &Value) -> ::redis::RedisError {
+/// A reply that is not what the script returns.
+fn bad_reply(v: &Value) -> String {
     let shown: String = format!("{v:?}").chars().take(200).collect();
-    ::redis::RedisError::from((
-        ::redis::ErrorKind::UnexpectedReturnType,
-        "unexpected script reply",
-        shown,
-    ))
+    format!("unexpected reply {shown}")
 }
 
-fn items(v: Value) -> Result<Vec<Value>, ::redis::RedisError> {
+fn items(v: Value) -> Result<Vec<Value>, String> {
     match v {
         Value::Array(items) => Ok(items),
         other => Err(bad_reply(&other)),
     }
 }
 
-fn int(v: &Value) -> Result<i64, ::redis::RedisError> {
+fn int(v: &Value) -> Result<i64, String> {
     match v {
         Value::Int(i) => Ok(*i),
         other => Err(bad_reply(other)),
     }
 }
 
-fn uint(v: &Value) -> Result<u64, ::redis::RedisError> {
+fn uint(v: &Value) -> Result<u64, String> {
     Ok(u64::try_from(int(v)?).unwrap_or(0))
 }
 
-fn text(v: &Value) -> Result<String, ::redis::RedisError> {
+fn text(v: &Value) -> Result<String, String> {
     match v {
         Value::BulkString(b) => Ok(String::from_utf8_lossy(b).into_owned()),
         Value::SimpleString(s) => Ok(s.clone()),
@@ -48,14 +45,8 @@ fn text(v: &Value) -> Result<String, ::redis::RedisError> {
     }
 }
 
-fn record(json: &str) -> Result<ApprovalRecord, ::redis::RedisError> {
-    serde_json::from_str(json).map_err(|e| {
-        ::redis::RedisError::from((
-            ::redis::ErrorKind::UnexpectedReturnType,
-            "stored approval is not a record",
-            e.to_string(),
-        ))
-    })
+fn record(json: &str) -> Result<ApprovalRecord, String> {
+    serde_json::from_str(json).map_err(|e| format!("stored approval is not a record: {e}"))
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -100,8 +91,8 @@ fn encode(r: &ApprovalRecord) -> Result<String, StateError> {
 }
 
 impl RedisState {
-    fn bucket_keys(&self, kind: &str, ns: &str) -> (String, String) {
-        (self.key(&[kind, ns, "lru"]), self.key(&[kind, ns, "tick"]))
+    fn lru_keys(&self, kind: &str, ns: &str) -> [String; 2] {
+        [self.key(&[kind, ns, "lru"]), self.key(&[kind, ns, "tick"])]
     }
 
     fn approval_key(&self, id: &str) -> String {
@@ -116,36 +107,38 @@ impl RedisState {
         self.key(&["cc", "rev", owner])
     }
 
+    /// Turn a reply that does not parse into the operation's failure.
+    fn parsed<T>(&self, op: &'static str, r: Result<T, String>) -> Result<T, StateError> {
+        r.map_err(|e| self.unavailable(op, e))
+    }
+
+    /// The budget script (`reserve` or `settle`) for one budget; its integers.
     async fn budget(
         &self,
         op: &'static str,
         ns: &str,
         key: &str,
-        window: crate::state::BudgetWindow,
+        window: BudgetWindow,
         max_keys: usize,
-        tail: &[String],
+        tail: [String; 3],
     ) -> Result<Vec<u64>, StateError> {
-        let (lru, tick) = self.bucket_keys("tb", ns);
-        let budget_key = self.key(&["tb", ns, "b", key]);
-        let mut inv = self.scripts.budget.prepare_invoke();
-        inv.key(&budget_key).key(&lru).key(&tick);
-        inv.arg(if op == "settle_budget" {
-            "settle"
-        } else {
-            "reserve"
-        })
-        .arg(self.now_arg())
-        .arg(window.length_ms.max(1))
-        .arg(u8::from(window.rolling))
-        .arg(max_keys.max(1));
-        for a in tail {
-            inv.arg(a);
-        }
-        self.run(op, |mut c| async move {
-            let v: Value = inv.invoke_async(&mut c).await?;
-            items(v)?.iter().map(uint).collect()
-        })
-        .await
+        let [lru, tick] = self.lru_keys("tb", ns);
+        let keys = vec![self.key(&["tb", ns, "b", key]), lru, tick];
+        let mut args = vec![
+            if op == "settle_budget" {
+                "settle"
+            } else {
+                "reserve"
+            }
+            .to_string(),
+            self.now_arg().to_string(),
+            window.length_ms.max(1).to_string(),
+            u8::from(window.rolling).to_string(),
+            max_keys.max(1).to_string(),
+        ];
+        args.extend(tail);
+        let v = self.eval(op, &self.scripts.budget, keys, args).await?;
+        self.parsed(op, items(v).and_then(|r| r.iter().map(uint).collect()))
     }
 }
 
@@ -155,58 +148,51 @@ impl StateBackend for RedisState {
     }
 
     fn take_tokens(&self, req: TakeTokens) -> StateOp<'_, TakeOutcome> {
+        const OP: &str = "take_tokens";
         StateOp::Pending(Box::pin(async move {
-            let (lru, tick) = self.bucket_keys("rl", &req.namespace);
-            let mut inv = self.scripts.take.prepare_invoke();
-            inv.key(&lru).key(&tick);
-            for k in &req.keys {
-                inv.key(self.key(&["rl", &req.namespace, "b", k]));
-            }
+            let mut keys = self.lru_keys("rl", &req.namespace).to_vec();
+            keys.extend(
+                req.keys
+                    .iter()
+                    .map(|k| self.key(&["rl", &req.namespace, "b", k])),
+            );
             let rate = if req.refill_per_second.is_finite() && req.refill_per_second > 0.0 {
                 req.refill_per_second
             } else {
                 0.0
             };
-            inv.arg(self.now_arg())
-                .arg(req.cost)
-                .arg(req.capacity)
-                .arg(rate.to_string())
-                .arg(req.max_keys.max(1))
-                .arg(HARD_QUOTA_IDLE_MS);
-            self.run("take_tokens", |mut c| async move {
-                let v: Value = inv.invoke_async(&mut c).await?;
-                let r = items(v)?;
-                match r.as_slice() {
-                    [ok, remaining] if int(ok)? == 1 => Ok(TakeOutcome::Taken {
-                        remaining: uint(remaining)?,
-                    }),
-                    [_, index, wait] => Ok(TakeOutcome::Limited {
-                        key_index: usize::try_from(uint(index)?).unwrap_or(0),
-                        retry_after_ms: uint(wait)?,
-                    }),
-                    _ => Err(bad_reply(&Value::Array(r))),
-                }
-            })
-            .await
+            let args = vec![
+                self.now_arg().to_string(),
+                req.cost.to_string(),
+                req.capacity.to_string(),
+                rate.to_string(),
+                req.max_keys.max(1).to_string(),
+                HARD_QUOTA_IDLE_MS.to_string(),
+            ];
+            let v = self.eval(OP, &self.scripts.take, keys, args).await?;
+            let outcome = items(v).and_then(|r| match r.as_slice() {
+                [ok, remaining] if int(ok)? == 1 => Ok(TakeOutcome::Taken {
+                    remaining: uint(remaining)?,
+                }),
+                [_, index, wait] => Ok(TakeOutcome::Limited {
+                    key_index: usize::try_from(uint(index)?).unwrap_or(0),
+                    retry_after_ms: uint(wait)?,
+                }),
+                _ => Err(bad_reply(&Value::Array(r))),
+            });
+            self.parsed(OP, outcome)
         }))
     }
 
     fn reserve_budget(&self, req: ReserveBudget) -> StateOp<'_, ReserveOutcome> {
+        const OP: &str = "reserve_budget";
         StateOp::Pending(Box::pin(async move {
             let mut id = [0u8; 12];
-            getrandom::fill(&mut id)
-                .map_err(|e| self.unavailable("reserve_budget", e.to_string()))?;
+            getrandom::fill(&mut id).map_err(|e| self.unavailable(OP, e.to_string()))?;
             let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
             let tail = [req.cap.to_string(), req.amount.to_string(), id.clone()];
             let r = self
-                .budget(
-                    "reserve_budget",
-                    &req.namespace,
-                    &req.key,
-                    req.window,
-                    req.max_keys,
-                    &tail,
-                )
+                .budget(OP, &req.namespace, &req.key, req.window, req.max_keys, tail)
                 .await?;
             match r.as_slice() {
                 [1, used, reserved] => Ok(ReserveOutcome::Granted {
@@ -230,95 +216,91 @@ impl StateBackend for RedisState {
                     },
                     retry_after_ms: *retry,
                 }),
-                other => {
-                    Err(self.unavailable("reserve_budget", format!("unexpected reply {other:?}")))
-                }
+                other => Err(self.unavailable(OP, format!("unexpected reply {other:?}"))),
             }
         }))
     }
 
     fn settle_budget(&self, r: Reservation, charge: u64) -> StateOp<'_, BudgetTotals> {
+        const OP: &str = "settle_budget";
         StateOp::Pending(Box::pin(async move {
-            let tail = [r.id.clone(), charge.to_string()];
+            let tail = [r.id.clone(), charge.to_string(), String::new()];
             let t = self
-                .budget(
-                    "settle_budget",
-                    &r.namespace,
-                    &r.key,
-                    r.window,
-                    r.max_keys,
-                    &tail,
-                )
+                .budget(OP, &r.namespace, &r.key, r.window, r.max_keys, tail)
                 .await?;
             match t.as_slice() {
                 [used, reserved] => Ok(BudgetTotals {
                     used: *used,
                     reserved: *reserved,
                 }),
-                other => {
-                    Err(self.unavailable("settle_budget", format!("unexpected reply {other:?}")))
-                }
+                other => Err(self.unavailable(OP, format!("unexpected reply {other:?}"))),
             }
         }))
     }
 
     fn create_approval(&self, rec: ApprovalRecord, max: usize) -> StateOp<'_, ApprovalRecord> {
+        const OP: &str = "create_approval";
         StateOp::Pending(Box::pin(async move {
             let json = encode(&rec)?;
-            let mut inv = self.scripts.approval_create.prepare_invoke();
-            inv.key(self.approval_key(&rec.id))
-                .key(self.dedupe_key(&rec))
-                .key(self.key(&["ap", "idx"]));
-            inv.arg(&rec.id)
-                .arg(&json)
-                .arg(rec.created_ns.to_string())
-                .arg(rec.expires_ns.to_string())
-                .arg(rec.created_ns / 1_000)
-                .arg(max.max(1))
-                .arg(record_ttl_ms(&rec))
-                .arg(ms_until(rec.expires_ns))
-                .arg(APPROVAL_RETENTION_MS.saturating_mul(2))
-                .arg(self.key(&["ap", "rec", ""]));
-            self.run("create_approval", |mut c| async move {
-                let v: Value = inv.invoke_async(&mut c).await?;
-                match items(v)?.as_slice() {
-                    [_, stored] => record(&text(stored)?),
-                    other => Err(bad_reply(&Value::Array(other.to_vec()))),
-                }
-            })
-            .await
+            let keys = vec![
+                self.approval_key(&rec.id),
+                self.dedupe_key(&rec),
+                self.key(&["ap", "idx"]),
+            ];
+            let args = vec![
+                rec.id.clone(),
+                json,
+                rec.created_ns.to_string(),
+                rec.expires_ns.to_string(),
+                (rec.created_ns / 1_000).to_string(),
+                max.max(1).to_string(),
+                record_ttl_ms(&rec).to_string(),
+                ms_until(rec.expires_ns).to_string(),
+                APPROVAL_RETENTION_MS.saturating_mul(2).to_string(),
+                self.key(&["ap", "rec", ""]),
+            ];
+            let v = self
+                .eval(OP, &self.scripts.approval_create, keys, args)
+                .await?;
+            let stored = items(v).and_then(|r| match r.as_slice() {
+                [_, stored] => record(&text(stored)?),
+                other => Err(bad_reply(&Value::Array(other.to_vec()))),
+            });
+            self.parsed(OP, stored)
         }))
     }
 
     fn get_approval(&self, id: String) -> StateOp<'_, Option<ApprovalRecord>> {
+        const OP: &str = "get_approval";
         StateOp::Pending(Box::pin(async move {
             let key = self.approval_key(&id);
-            self.run("get_approval", |mut c| async move {
-                let v: Option<String> = ::redis::cmd("HGET")
-                    .arg(&key)
-                    .arg("j")
-                    .query_async(&mut c)
-                    .await?;
-                v.as_deref().map(record).transpose()
-            })
-            .await
+            let v: Option<String> = self
+                .run(OP, |mut c| {
+                    let key = key.clone();
+                    async move {
+                        ::redis::cmd("HGET")
+                            .arg(&key)
+                            .arg("j")
+                            .query_async(&mut c)
+                            .await
+                    }
+                })
+                .await?;
+            self.parsed(OP, v.as_deref().map(record).transpose())
         }))
     }
 
     fn list_approvals(&self) -> StateOp<'_, Vec<ApprovalRecord>> {
+        const OP: &str = "list_approvals";
         StateOp::Pending(Box::pin(async move {
-            let mut inv = self.scripts.approval_list.prepare_invoke();
-            inv.key(self.key(&["ap", "idx"]))
-                .arg(self.key(&["ap", "rec", ""]))
-                .arg(LIST_LIMIT);
-            self.run("list_approvals", |mut c| async move {
-                let v: Value = inv.invoke_async(&mut c).await?;
-                items(v)?
-                    .iter()
-                    .map(|j| text(j).and_then(|j| record(&j)))
-                    .collect()
-            })
-            .await
+            let keys = vec![self.key(&["ap", "idx"])];
+            let args = vec![self.key(&["ap", "rec", ""]), LIST_LIMIT.to_string()];
+            let v = self
+                .eval(OP, &self.scripts.approval_list, keys, args)
+                .await?;
+            let list =
+                items(v).and_then(|r| r.iter().map(|j| text(j).and_then(|j| record(&j))).collect());
+            self.parsed(OP, list)
         }))
     }
 
@@ -327,40 +309,44 @@ impl StateBackend for RedisState {
         expected: ApprovalStatus,
         rec: ApprovalRecord,
     ) -> StateOp<'_, ApprovalUpdate> {
+        const OP: &str = "update_approval";
         StateOp::Pending(Box::pin(async move {
             let json = encode(&rec)?;
-            let mut inv = self.scripts.approval_update.prepare_invoke();
-            inv.key(self.approval_key(&rec.id))
-                .key(self.dedupe_key(&rec));
-            inv.arg(&rec.id)
-                .arg(expected.as_str())
-                .arg(rec.status.as_str())
-                .arg(&json)
-                .arg(rec.expires_ns.to_string())
-                .arg(record_ttl_ms(&rec));
-            self.run("update_approval", |mut c| async move {
-                let v: Value = inv.invoke_async(&mut c).await?;
-                match items(v)?.as_slice() {
-                    [code] if int(code)? == 0 => Ok(ApprovalUpdate::Missing),
-                    [code] if int(code)? == 2 => Ok(ApprovalUpdate::Updated(rec)),
-                    [_, stored] => Ok(ApprovalUpdate::Conflict(record(&text(stored)?)?)),
-                    other => Err(bad_reply(&Value::Array(other.to_vec()))),
-                }
-            })
-            .await
+            let keys = vec![self.approval_key(&rec.id), self.dedupe_key(&rec)];
+            let args = vec![
+                rec.id.clone(),
+                expected.as_str().to_string(),
+                rec.status.as_str().to_string(),
+                json,
+                rec.expires_ns.to_string(),
+                record_ttl_ms(&rec).to_string(),
+            ];
+            let v = self
+                .eval(OP, &self.scripts.approval_update, keys, args)
+                .await?;
+            let update = items(v).and_then(|r| match r.as_slice() {
+                [code] if int(code)? == 0 => Ok(ApprovalUpdate::Missing),
+                [code] if int(code)? == 2 => Ok(ApprovalUpdate::Updated(rec)),
+                [_, stored] => Ok(ApprovalUpdate::Conflict(record(&text(stored)?)?)),
+                other => Err(bad_reply(&Value::Array(other.to_vec()))),
+            });
+            self.parsed(OP, update)
         }))
     }
 
     fn revoke_owner(&self, owner: String, ttl_ms: u64) -> StateOp<'_, ()> {
         StateOp::Pending(Box::pin(async move {
             let key = self.revocation_key(&owner);
-            self.run("revoke_owner", |mut c| async move {
-                let mut cmd = ::redis::cmd("SET");
-                cmd.arg(&key).arg("1");
-                if ttl_ms > 0 {
-                    cmd.arg("PX").arg(ttl_ms);
+            self.run("revoke_owner", |mut c| {
+                let key = key.clone();
+                async move {
+                    let mut cmd = ::redis::cmd("SET");
+                    cmd.arg(&key).arg("1");
+                    if ttl_ms > 0 {
+                        cmd.arg("PX").arg(ttl_ms);
+                    }
+                    cmd.query_async::<()>(&mut c).await
                 }
-                cmd.query_async::<()>(&mut c).await
             })
             .await
         }))
@@ -369,9 +355,12 @@ impl StateBackend for RedisState {
     fn restore_owner(&self, owner: String) -> StateOp<'_, bool> {
         StateOp::Pending(Box::pin(async move {
             let key = self.revocation_key(&owner);
-            self.run("restore_owner", |mut c| async move {
-                let n: i64 = ::redis::cmd("DEL").arg(&key).query_async(&mut c).await?;
-                Ok(n > 0)
+            self.run("restore_owner", |mut c| {
+                let key = key.clone();
+                async move {
+                    let n: i64 = ::redis::cmd("DEL").arg(&key).query_async(&mut c).await?;
+                    Ok(n > 0)
+                }
             })
             .await
         }))
@@ -383,12 +372,15 @@ impl StateBackend for RedisState {
                 return Ok(false);
             }
             let keys: Vec<String> = owners.iter().map(|o| self.revocation_key(o)).collect();
-            self.run("owner_revoked", |mut c| async move {
-                let n: i64 = ::redis::cmd("EXISTS")
-                    .arg(&keys)
-                    .query_async(&mut c)
-                    .await?;
-                Ok(n > 0)
+            self.run("owner_revoked", |mut c| {
+                let keys = keys.clone();
+                async move {
+                    let n: i64 = ::redis::cmd("EXISTS")
+                        .arg(&keys)
+                        .query_async(&mut c)
+                        .await?;
+                    Ok(n > 0)
+                }
             })
             .await
         }))
@@ -400,22 +392,21 @@ impl StateBackend for RedisState {
         owner: String,
         ttl_ms: u64,
     ) -> StateOp<'_, SessionBinding> {
+        const OP: &str = "bind_session";
         StateOp::Pending(Box::pin(async move {
-            let mut inv = self.scripts.session_bind.prepare_invoke();
-            inv.key(self.key(&["sess", &session_digest(&session)]))
-                .arg(&owner)
-                .arg(ttl_ms.max(1));
-            self.run("bind_session", |mut c| async move {
-                let v: Value = inv.invoke_async(&mut c).await?;
-                match items(v)?.as_slice() {
-                    [code] if int(code)? == 1 => Ok(SessionBinding::Bound),
-                    [_, holder] => Ok(SessionBinding::Mismatch {
-                        owner: text(holder)?,
-                    }),
-                    other => Err(bad_reply(&Value::Array(other.to_vec()))),
-                }
-            })
-            .await
+            let keys = vec![self.key(&["sess", &session_digest(&session)])];
+            let args = vec![owner, ttl_ms.max(1).to_string()];
+            let v = self
+                .eval(OP, &self.scripts.session_bind, keys, args)
+                .await?;
+            let bound = items(v).and_then(|r| match r.as_slice() {
+                [code] if int(code)? == 1 => Ok(SessionBinding::Bound),
+                [_, holder] => Ok(SessionBinding::Mismatch {
+                    owner: text(holder)?,
+                }),
+                other => Err(bad_reply(&Value::Array(other.to_vec()))),
+            });
+            self.parsed(OP, bound)
         }))
     }
 }
