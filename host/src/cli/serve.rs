@@ -82,6 +82,21 @@ fn fsync(f: Fsync) -> FsyncPolicy {
     }
 }
 
+/// A replica's instance id: letters, digits, `_`, `.`, `-` (it becomes part of a file name).
+fn instance_id(raw: &str) -> anyhow::Result<String> {
+    let id = raw.trim();
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        || id.starts_with('.')
+    {
+        bail!("--instance {raw:?}: use 1 to 64 letters, digits, '_', '.' or '-' (not starting with '.'), e.g. --instance gw-2");
+    }
+    Ok(id.to_string())
+}
+
 /// The audit key, and whether it is a throwaway one made for this run.
 fn audit_key(a: &Args, cfg: &crate::config::Config, dev: bool) -> anyhow::Result<(HmacKey, bool)> {
     let key_id = a.key_id.clone().unwrap_or_else(|| cfg.audit.key_id.clone());
@@ -282,21 +297,6 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
     });
     rt.shutdown_timeout(Duration::from_secs(1));
     code
-}
-
-/// A replica's instance id: letters, digits, `_`, `.`, `-` (it becomes part of a file name).
-fn instance_id(raw: &str) -> anyhow::Result<String> {
-    let id = raw.trim();
-    if id.is_empty()
-        || id.len() > 64
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        || id.starts_with('.')
-    {
-        bail!("--instance {raw:?}: use 1 to 64 letters, digits, '_', '.' or '-' (not starting with '.'), e.g. --instance gw-2");
-    }
-    Ok(id.to_string())
 }
 
 /// A throwaway key cannot continue a chain signed by an earlier run's

@@ -234,6 +234,42 @@ pub enum ConfigError {
     },
 }
 
+/// What is wrong with `[state]` (the URL is checked only for the Redis backend).
+fn state_problems(state: &raw::RawState) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(t) = state.timeout_ms {
+        if !(1..=60_000).contains(&t) {
+            problems.push(format!(
+                "[state] timeout_ms must be between 1 and 60000, got {t} (fix: timeout_ms = 250; keep it well under the checks' timeout_ms)"
+            ));
+        }
+    }
+    if let Some(p) = &state.key_prefix {
+        if p.is_empty() || p.len() > 64 || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            problems.push(format!(
+                "[state] key_prefix {p:?} must be 1 to 64 characters without spaces (fix: key_prefix = \"signet:\")"
+            ));
+        }
+    }
+    if state.backend == Some(StateBackend::Redis) {
+        if let Some(url) = &state.url {
+            if url.starts_with("rediss://") {
+                problems.push(format!(
+                    "[state] url {url:?}: TLS (rediss://) is not supported by this build (fix: reach Redis over loopback or a private network with redis://, or through a TLS tunnel)"
+                ));
+            } else if !["redis://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|s| url.starts_with(s))
+            {
+                problems.push(format!(
+                    "[state] url {url:?} must start with redis:// or redis+unix:// (fix: url = \"redis://127.0.0.1:6379\")"
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// Read and validate a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
@@ -381,42 +417,6 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigErro
         admin_token_env: raw.admin.and_then(|a| a.token_env),
         checks,
     })
-}
-
-/// What is wrong with `[state]` (the URL is checked only for the Redis backend).
-fn state_problems(state: &raw::RawState) -> Vec<String> {
-    let mut problems = Vec::new();
-    if let Some(t) = state.timeout_ms {
-        if !(1..=60_000).contains(&t) {
-            problems.push(format!(
-                "[state] timeout_ms must be between 1 and 60000, got {t} (fix: timeout_ms = 250; keep it well under the checks' timeout_ms)"
-            ));
-        }
-    }
-    if let Some(p) = &state.key_prefix {
-        if p.is_empty() || p.len() > 64 || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            problems.push(format!(
-                "[state] key_prefix {p:?} must be 1 to 64 characters without spaces (fix: key_prefix = \"signet:\")"
-            ));
-        }
-    }
-    if state.backend == Some(StateBackend::Redis) {
-        if let Some(url) = &state.url {
-            if url.starts_with("rediss://") {
-                problems.push(format!(
-                    "[state] url {url:?}: TLS (rediss://) is not supported by this build (fix: reach Redis over loopback or a private network with redis://, or through a TLS tunnel)"
-                ));
-            } else if !["redis://", "redis+unix://", "unix://"]
-                .iter()
-                .any(|s| url.starts_with(s))
-            {
-                problems.push(format!(
-                    "[state] url {url:?} must start with redis:// or redis+unix:// (fix: url = \"redis://127.0.0.1:6379\")"
-                ));
-            }
-        }
-    }
-    problems
 }
 
 #[cfg(test)]
