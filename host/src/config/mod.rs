@@ -318,6 +318,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigErro
     if server.max_request_body_bytes == Some(0) {
         problems.push("[server] max_request_body_bytes must be greater than 0".into());
     }
+    problems.extend(state_problems(&state));
     let receipts_alg = receipts.alg.unwrap_or_default();
     if receipts_alg == ReceiptAlg::Ed25519 && receipts.private_key_path.is_none() {
         problems.push(
@@ -365,7 +366,9 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigErro
             order,
         });
     }
-    problems.extend(state_problems(&state));
+    if state.backend == Some(StateBackend::Redis) && state.url.is_none() {
+        // The default URL is used; nothing to report.
+    }
     if !problems.is_empty() {
         return Err(ConfigError::Invalid {
             path: origin.to_string(),
