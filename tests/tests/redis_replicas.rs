@@ -398,6 +398,8 @@ fn a_slow_or_killed_redis_fails_closed_in_time_and_the_replicas_recover() {
         resp.body
     );
     sleeper.join().unwrap();
+    // Redis answers again: so does the same connection, at once.
+    assert_eq!(r.chat("a", &owner, &chat("hi")).status, 200);
 
     // Killed: every request through either replica is refused fast, 503.
     r.redis.kill();
