@@ -98,6 +98,7 @@ pub fn json_out(o: &Output) -> serde_json::Value {
 
 pub mod mock;
 pub mod proc;
+pub mod redis;
 
 /// A response read whole.
 #[derive(Debug)]

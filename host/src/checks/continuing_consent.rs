@@ -16,9 +16,16 @@
 //!   or `"GET"` (`?owner=<type:id>`). A 2xx answer with `{"valid": true}` means
 //!   still authorised. Answers are cached per owner for `cache_ms` (1000).
 //!
+//! - the state backend (`state_revocations`, default true): owners revoked
+//!   with `signet consent revoke OWNER` (which writes to the shared Redis
+//!   backend, so every replica sees it at once). With the memory backend
+//!   nothing outside the gate process can write revocations; use a file or
+//!   URL there.
+//!
 //! Fails closed: an unreadable file, a revalidator error, a non-2xx or
-//! malformed answer, or no revalidator installed blocks the stream. A request
-//! with no resolved owner has no authority to re-check and passes.
+//! malformed answer, or no revalidator installed blocks the stream; a state
+//! backend failure blocks it with `state_unavailable`. A request with no
+//! resolved owner has no authority to re-check and passes.
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
@@ -32,6 +39,7 @@ use super::{
     Check, Factory, Hook, Hooks, Owner, OwnerType, Request, ResponseSoFar, Scratch, Source, Stage,
     Verdict,
 };
+use crate::state::{self, StateBackend, StateError, StateOp};
 
 const NAME: &str = "continuing_consent";
 const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
@@ -96,6 +104,8 @@ struct Inner {
     file_state: Mutex<FileState>,
     revalidator: Option<Arc<dyn Revalidator>>,
     url_cache: Mutex<HashMap<String, (Instant, bool)>>,
+    /// Revocations in the state backend (`None`: `state_revocations = false`).
+    state: Option<Arc<dyn StateBackend>>,
 }
 
 struct ContinuingConsent {
@@ -112,8 +122,17 @@ pub(super) fn factory() -> Factory {
         description:
             "re-checks the owner's authority every N chunks (revocation file or HTTP), fails closed"
                 .into(),
-        build: Arc::new(|cfg| build(cfg, None).map(|c| Arc::new(c) as Arc<dyn Check>)),
+        build: Arc::new(|cfg| {
+            build_with(cfg, None, state::for_check()).map(|c| Arc::new(c) as Arc<dyn Check>)
+        }),
     }
+}
+
+/// An owner as revocations name it: `type:id` (`human:alice`), or `*:id`
+/// for a bare id (every owner type), normalised like owner headers; `None`
+/// for a blank line or an invalid id. `#` starts a comment.
+pub fn revocation_entry(line: &str) -> Option<String> {
+    entry(line)
 }
 
 /// One revocation-list line as a set entry (`type:id`, or `*:id` for a bare id).
@@ -154,9 +173,10 @@ fn load(path: &PathBuf, known: Option<Stamp>) -> Result<Option<(Stamp, HashSet<S
     Ok(Some((stamp, text.lines().filter_map(entry).collect())))
 }
 
-fn build(
+fn build_with(
     cfg: &serde_json::Value,
     revalidator: Option<Arc<dyn Revalidator>>,
+    state: Arc<dyn StateBackend>,
 ) -> Result<ContinuingConsent, String> {
     let s = Settings::new(
         NAME,
@@ -167,8 +187,10 @@ fn build(
             "every_n_chunks",
             "cache_ms",
             "revocation_file",
+            "state_revocations",
         ],
     )?;
+    let revocations = s.bool("state_revocations", true)?.then_some(state);
     let url = s.opt_str("revalidate_url")?.map(str::to_string);
     if let Some(u) = &url {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
@@ -180,11 +202,11 @@ fn build(
         }
     }
     let file = s.opt_str("revocation_file")?.map(PathBuf::from);
-    if url.is_none() && file.is_none() {
+    if url.is_none() && file.is_none() && revocations.is_none() {
         return Err(s.err(
             "revalidate_url",
-            "neither revalidate_url nor revocation_file is set, so there is nothing to revalidate against",
-            "set revalidate_url = \"https://…\" or revocation_file = \"/etc/signet/revoked.txt\"",
+            "neither revalidate_url nor revocation_file is set and state_revocations is false, so there is nothing to revalidate against",
+            "set revalidate_url = \"https://…\" or revocation_file = \"/etc/signet/revoked.txt\", or state_revocations = true",
         ));
     }
     let mut state = FileState::default();
@@ -215,6 +237,7 @@ fn build(
             file_state: Mutex::new(state),
             revalidator,
             url_cache: Mutex::new(HashMap::new()),
+            state: revocations,
         }),
     })
 }
@@ -374,6 +397,20 @@ impl Inner {
     }
 }
 
+/// The state backend's answer: `Some` verdict when it decides (revoked, or
+/// failed), `None` to go on with the file and URL.
+fn from_state(owner: &Owner, r: Result<bool, StateError>) -> Option<Verdict> {
+    match r {
+        Ok(false) => None,
+        Ok(true) => Some(withdrawn(
+            owner,
+            "state",
+            format!("consent withdrawn: {} is revoked", owner.qualified()),
+        )),
+        Err(e) => Some(Verdict::unavailable(e.to_string()).with("source", "state".into())),
+    }
+}
+
 impl Check for ContinuingConsent {
     fn hooks(&self) -> Hooks {
         Hooks::INSPECT_CHUNK
@@ -393,16 +430,36 @@ impl Check for ContinuingConsent {
             return Hook::allow();
         }
         let chunk = resp.chunk_index;
-        if let Some(v) = self.inner.quick(&req.owner) {
-            return Hook::Ready(Ok(v.with("chunk_index", chunk.into())));
+        let owner = &req.owner;
+        let mut pending_state = None;
+        if let Some(state) = &self.inner.state {
+            let names = vec![owner.qualified(), format!("*:{}", owner.id)];
+            match state.owner_revoked(names) {
+                StateOp::Ready(r) => {
+                    if let Some(v) = from_state(owner, r) {
+                        return Hook::Ready(Ok(v.with("chunk_index", chunk.into())));
+                    }
+                }
+                StateOp::Pending(f) => pending_state = Some(f),
+            }
+        }
+        if pending_state.is_none() {
+            if let Some(v) = self.inner.quick(owner) {
+                return Hook::Ready(Ok(v.with("chunk_index", chunk.into())));
+            }
         }
         let (owner, correlation_id) = (req.owner.clone(), req.correlation_id.clone());
         Hook::Pending(Box::pin(async move {
-            Ok(self
-                .inner
-                .revalidate(owner, correlation_id)
-                .await
-                .with("chunk_index", chunk.into()))
+            if let Some(f) = pending_state {
+                if let Some(v) = from_state(&owner, f.await) {
+                    return Ok(v.with("chunk_index", chunk.into()));
+                }
+            }
+            let v = match self.inner.quick(&owner) {
+                Some(v) => v,
+                None => self.inner.revalidate(owner, correlation_id).await,
+            };
+            Ok(v.with("chunk_index", chunk.into()))
         }))
     }
 }
@@ -435,6 +492,13 @@ mod tests {
             answer: Mutex::new(answer),
             calls: AtomicUsize::new(0),
         })
+    }
+
+    fn build(
+        cfg: &serde_json::Value,
+        revalidator: Option<Arc<dyn Revalidator>>,
+    ) -> Result<ContinuingConsent, String> {
+        build_with(cfg, revalidator, Arc::new(crate::state::MemoryState::new()))
     }
 
     fn alice() -> Arc<Request> {
@@ -556,9 +620,62 @@ mod tests {
     }
 
     #[test]
+    fn revocations_in_the_state_backend_stop_the_stream() {
+        use crate::state::{MemoryState, StateBackend};
+        let shared = Arc::new(MemoryState::new());
+        let c = build_with(&json!({"every_n_chunks": 1}), None, shared.clone()).unwrap();
+        let r = alice();
+        assert!(chunk(&c, &r, 1).is_allow(), "nothing revoked");
+        // What `signet consent revoke human:alice` writes.
+        let revoke = |who: &str| match shared.revoke_owner(who.into(), 0) {
+            StateOp::Ready(r) => r.unwrap(),
+            StateOp::Pending(_) => panic!("memory answers inline"),
+        };
+        revoke("human:alice");
+        let v = chunk(&c, &r, 2);
+        assert!(!v.is_allow() && v.reason.contains("revoked"), "{v:?}");
+        assert_eq!(v.metadata["source"], "state");
+        assert_eq!(v.metadata["chunk_index"], 2);
+        drop(shared.restore_owner("human:alice".into()));
+        assert!(chunk(&c, &r, 3).is_allow());
+        revoke(&revocation_entry("\u{0430}lice").unwrap());
+        assert!(
+            !chunk(&c, &r, 4).is_allow(),
+            "a bare id revokes every owner type"
+        );
+        // Switched off: the backend is not asked.
+        let off = build_with(
+            &json!({"state_revocations": false, "revalidate_url": "http://authz/x"}),
+            Some(fake(Ok(true))),
+            shared,
+        )
+        .unwrap();
+        assert!(chunk(&off, &r, 1).is_allow());
+    }
+
+    #[test]
+    fn a_state_failure_fails_closed_with_state_unavailable() {
+        let f = fake(Ok(true));
+        let c = build_with(
+            &json!({"revalidate_url": "http://authz/x", "every_n_chunks": 1}),
+            Some(f.clone()),
+            Arc::new(crate::state::fake::DownState::default()),
+        )
+        .unwrap();
+        let v = chunk(&c, &alice(), 1);
+        assert_eq!(v.reason, "state_unavailable");
+        assert!(v.metadata["state_error"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"));
+        assert_eq!(f.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
     fn config_errors() {
         for (cfg, key) in [
-            (json!({}), "revalidate_url"),
+            (json!({"state_revocations": false}), "revalidate_url"),
+            (json!({"state_revocations": "yes"}), "state_revocations"),
             (json!({"revalidate_url": "ftp://x"}), "revalidate_url"),
             (
                 json!({"revalidate_url": "http://x", "every_n_chunks": 0}),

@@ -18,7 +18,9 @@ mod context;
 mod registry;
 
 pub use context::{Completion, Owner, OwnerType, Request, ResponseSoFar, ToolCall, Usage};
-pub use continuing_consent::{install_revalidator, RevalidateCall, RevalidateFuture, Revalidator};
+pub use continuing_consent::{
+    install_revalidator, revocation_entry, RevalidateCall, RevalidateFuture, Revalidator,
+};
 pub use registry::{Factory, Registry, RegistryError, Source};
 
 /// The four stages, in execution order.

@@ -12,22 +12,34 @@
 //! earlier ADMISSION check resolved an owner (e.g. `loopback_trust`, which by
 //! default runs before this one) and no owner header is present, that owner
 //! stands; an owner header, when present, always wins.
+//!
+//! Sessions: with `bind_sessions` (true), an `X-Signet-Session` id is bound
+//! in the state backend to the first owner that uses it, for `session_ttl_s`
+//! (3600) seconds after its last use; the same id sent by another owner is
+//! refused ("session mismatch"), so a session cannot be carried across
+//! owners — across replicas too when the backend is Redis. The binding is one
+//! atomic backend step; a state failure refuses with 503 `state_unavailable`.
+//! Requests without the header, or with no resolved owner, bind nothing.
 use std::sync::Arc;
 
 use unicode_normalization::UnicodeNormalization;
 
 use super::settings::Settings;
 use super::{
-    Check, Factory, Hook, Hooks, Owner, OwnerType, Request, Scratch, Source, Stage, Verdict,
+    Check, Factory, Hook, HookResult, Hooks, Owner, OwnerType, Request, Scratch, Source, Stage,
+    Verdict,
 };
+use crate::state::{self, SessionBinding, StateBackend, StateError, StateOp};
 
 const MAX_PRINCIPAL_CHARS: usize = 256;
 /// Raw header values longer than this are refused before any normalisation work.
 const MAX_RAW_BYTES: usize = 4096;
 
-#[derive(Debug)]
 struct OwnerResolution {
     require_owner: bool,
+    bind_sessions: bool,
+    session_ttl_ms: u64,
+    state: Arc<dyn StateBackend>,
 }
 
 pub(super) fn factory() -> Factory {
@@ -39,14 +51,26 @@ pub(super) fn factory() -> Factory {
         hooks: Hooks::PRE_REQUEST,
         description:
             "resolves the accountable owner from X-Commit-Owner / X-Agent-Id / X-Policy-Name".into(),
-        build: Arc::new(|cfg| build(cfg).map(|c| Arc::new(c) as Arc<dyn Check>)),
+        build: Arc::new(|cfg| {
+            build_with(cfg, state::for_check()).map(|c| Arc::new(c) as Arc<dyn Check>)
+        }),
     }
 }
 
-fn build(cfg: &serde_json::Value) -> Result<OwnerResolution, String> {
-    let s = Settings::new("owner_resolution", cfg, &["require_owner"])?;
+fn build_with(
+    cfg: &serde_json::Value,
+    state: Arc<dyn StateBackend>,
+) -> Result<OwnerResolution, String> {
+    let s = Settings::new(
+        "owner_resolution",
+        cfg,
+        &["require_owner", "bind_sessions", "session_ttl_s"],
+    )?;
     Ok(OwnerResolution {
         require_owner: s.bool("require_owner", true)?,
+        bind_sessions: s.bool("bind_sessions", true)?,
+        session_ttl_ms: s.uint("session_ttl_s", 3600, 1, 30 * 86_400)? * 1000,
+        state,
     })
 }
 
@@ -142,20 +166,69 @@ pub(super) fn resolve(req: &Request) -> Result<Option<Owner>, String> {
     Ok(None)
 }
 
-impl Check for OwnerResolution {
-    fn hooks(&self) -> Hooks {
-        Hooks::PRE_REQUEST
-    }
+/// The verdict once the backend answered a session binding.
+fn bound(verdict: Verdict, owner: &Owner, r: Result<SessionBinding, StateError>) -> HookResult {
+    let refused = match r {
+        Ok(SessionBinding::Bound) => return Ok(verdict),
+        Ok(SessionBinding::Mismatch { owner: holder }) => Verdict::block(
+            "session mismatch: this X-Signet-Session is bound to another owner; start a new session",
+        )
+        .with("owner", owner.qualified().into())
+        .with("session_owner", holder.into()),
+        Err(e) => Verdict::unavailable(e.to_string()),
+    };
+    // A refusal keeps the owner this check resolved: the audit row names who asked.
+    Ok(match verdict.owner {
+        Some(o) => refused.resolving(o),
+        None => refused,
+    })
+}
 
-    fn pre_request<'a>(&'a self, req: &'a Arc<Request>, _scratch: &'a mut Scratch) -> Hook<'a> {
-        Hook::Ready(Ok(match resolve(req) {
+impl OwnerResolution {
+    fn resolved(&self, req: &Request) -> Verdict {
+        match resolve(req) {
             Ok(Some(owner)) => Verdict::allow().resolving(owner),
             // Resolved by an earlier trust check (e.g. loopback_trust) and no header to override it.
             Ok(None) if req.owner.kind != OwnerType::Unresolved => Verdict::allow(),
             Ok(None) if self.require_owner => Verdict::block("no commit owner could be resolved"),
             Ok(None) => Verdict::allow(),
             Err(why) => Verdict::block(format!("invalid owner header: {why}")),
-        }))
+        }
+    }
+}
+
+impl Check for OwnerResolution {
+    fn hooks(&self) -> Hooks {
+        Hooks::PRE_REQUEST
+    }
+
+    fn pre_request<'a>(&'a self, req: &'a Arc<Request>, _scratch: &'a mut Scratch) -> Hook<'a> {
+        let verdict = self.resolved(req);
+        if !self.bind_sessions || !verdict.is_allow() {
+            return Hook::Ready(Ok(verdict));
+        }
+        let session = match single(req, "x-signet-session") {
+            Ok(Some(s)) if !s.trim().is_empty() => s.trim().to_string(),
+            Ok(_) => return Hook::Ready(Ok(verdict)),
+            Err(why) => {
+                return Hook::Ready(Ok(Verdict::block(format!("invalid session header: {why}"))))
+            }
+        };
+        let owner = match &verdict.owner {
+            Some(o) => o.clone(),
+            None if req.owner.kind != OwnerType::Unresolved => req.owner.clone(),
+            // No owner to bind the session to.
+            None => return Hook::Ready(Ok(verdict)),
+        };
+        match self
+            .state
+            .bind_session(session, owner.qualified(), self.session_ttl_ms)
+        {
+            StateOp::Ready(r) => Hook::Ready(bound(verdict, &owner, r)),
+            StateOp::Pending(f) => {
+                Hook::Pending(Box::pin(async move { bound(verdict, &owner, f.await) }))
+            }
+        }
     }
 }
 
@@ -180,6 +253,10 @@ pub(super) mod tests {
             body_json: Arc::from("{}"),
             fingerprint: String::new(),
         })
+    }
+
+    fn build(cfg: &serde_json::Value) -> Result<OwnerResolution, String> {
+        build_with(cfg, Arc::new(crate::state::MemoryState::new()))
     }
 
     fn decide(c: &OwnerResolution, r: &Arc<Request>) -> Verdict {
@@ -227,7 +304,7 @@ pub(super) mod tests {
         assert!(decide(&c, &req(&[("x-commit-owner", &ok)])).is_allow());
         let open = build(&serde_json::json!({"require_owner": false})).unwrap();
         assert!(decide(&open, &req(&[])).is_allow());
-        let e = build(&serde_json::json!({"require": true})).unwrap_err();
+        let e = build(&serde_json::json!({"require": true})).err().unwrap();
         assert!(
             e.contains("owner_resolution") && e.contains("\"require\"") && e.contains("fix"),
             "{e}"
@@ -286,6 +363,104 @@ pub(super) mod tests {
             decide(&c, &Arc::new(r)).owner.unwrap().qualified(),
             "agent:bot"
         );
+    }
+
+    #[test]
+    fn sessions_bind_to_the_first_owner_until_they_expire() {
+        use crate::state::{ManualClock, MemoryState};
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let c = build_with(
+            &serde_json::json!({"session_ttl_s": 60}),
+            Arc::new(MemoryState::with_clock(clock.clone())),
+        )
+        .unwrap();
+        let with = |owner: &str, session: &str| {
+            decide(
+                &c,
+                &req(&[("x-commit-owner", owner), ("x-signet-session", session)]),
+            )
+        };
+        assert!(with("human:alice", "s-1").is_allow());
+        assert!(with("human:alice", " s-1 ").is_allow(), "same id, trimmed");
+        assert!(
+            with("human:\u{0430}lice", "s-1").is_allow(),
+            "a lookalike spelling is the same owner"
+        );
+        let v = with("human:mallory", "s-1");
+        assert!(
+            !v.is_allow() && v.reason.contains("session mismatch"),
+            "{v:?}"
+        );
+        assert_eq!(v.metadata["session_owner"], "human:alice");
+        assert_eq!(v.owner.as_ref().unwrap().qualified(), "human:mallory");
+        assert!(
+            !v.reason.contains("alice"),
+            "the holder is named in the audit row, not to the caller"
+        );
+        assert!(with("human:mallory", "s-2").is_allow());
+        // Used at +59 s: still alice's at +118 s; free at +180 s.
+        clock.advance(59_000);
+        assert!(with("human:alice", "s-1").is_allow());
+        clock.advance(59_000);
+        assert!(!with("human:mallory", "s-1").is_allow());
+        clock.advance(62_000);
+        assert!(with("human:mallory", "s-1").is_allow());
+        // An owner resolved by an earlier check binds too.
+        let mut r = Request::clone(&req(&[("x-signet-session", "s-1")]));
+        r.owner = Owner {
+            kind: OwnerType::Policy,
+            id: "internal-loopback".into(),
+        };
+        assert!(!decide(&c, &Arc::new(r)).is_allow());
+        // Two different session headers are refused; an empty one binds nothing.
+        let two = req(&[
+            ("x-commit-owner", "human:alice"),
+            ("x-signet-session", "a"),
+            ("x-signet-session", "b"),
+        ]);
+        assert!(!decide(&c, &two).is_allow());
+        assert!(with("human:zed", "  ").is_allow());
+        // Switched off: no binding.
+        let off = build(&serde_json::json!({"bind_sessions": false})).unwrap();
+        for o in ["human:a", "human:b"] {
+            let r = req(&[("x-commit-owner", o), ("x-signet-session", "s")]);
+            assert!(decide(&off, &r).is_allow());
+        }
+        assert!(build(&serde_json::json!({"session_ttl_s": 0})).is_err());
+    }
+
+    #[test]
+    fn a_state_failure_refuses_a_session_with_503_and_leaves_others_alone() {
+        use crate::checks::{BlockClass, Decision};
+        let c = build_with(
+            &serde_json::json!({}),
+            Arc::new(crate::state::fake::DownState::default()),
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let r = req(&[("x-commit-owner", "human:alice"), ("x-signet-session", "s")]);
+        let v = match c.pre_request(&r, &mut None) {
+            Hook::Pending(f) => rt.block_on(f).unwrap(),
+            Hook::Ready(_) => panic!("the down backend answers asynchronously"),
+        };
+        assert!(matches!(
+            v.decision,
+            Decision::Block {
+                class: BlockClass::Unavailable,
+                ..
+            }
+        ));
+        assert_eq!(v.reason, "state_unavailable");
+        assert!(v.metadata["state_error"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"));
+        assert_eq!(v.owner.unwrap().qualified(), "human:alice");
+        // No session header: no state needed.
+        assert!(decide(&c, &req(&[("x-commit-owner", "human:alice")])).is_allow());
     }
 
     #[test]

@@ -281,6 +281,75 @@ mod tests {
         assert!(!decide(&c, &r).is_allow());
     }
 
+    fn pending(c: &RateLimit, r: &Arc<Request>) -> (Verdict, std::time::Duration) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let t = std::time::Instant::now();
+        let v = match c.pre_request(r, &mut None) {
+            Hook::Pending(f) => rt.block_on(f).unwrap(),
+            Hook::Ready(v) => v.unwrap(),
+        };
+        (v, t.elapsed())
+    }
+
+    fn is_unavailable(v: &Verdict) -> bool {
+        matches!(
+            v.decision,
+            Decision::Block {
+                class: BlockClass::Unavailable,
+                ..
+            }
+        ) && v.reason == "state_unavailable"
+    }
+
+    #[test]
+    fn a_state_failure_fails_closed_with_503_state_unavailable() {
+        let c = build(
+            &json!({"capacity": 5}),
+            Arc::new(crate::state::fake::DownState::default()),
+        )
+        .unwrap();
+        let (v, _) = pending(&c, &as_owner("alice", "10.0.0.1"));
+        assert!(is_unavailable(&v), "{v:?}");
+        assert!(v.metadata["state_error"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"));
+    }
+
+    #[test]
+    fn a_redis_that_never_answers_is_state_unavailable_within_its_timeout() {
+        // Accepts connections and never replies: a hung Redis.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _hold = std::thread::spawn(move || {
+            let conns: Vec<_> = listener.incoming().take(4).collect();
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            drop(conns);
+        });
+        let redis = crate::state::RedisState::new(&crate::state::RedisSettings {
+            url: format!("redis://127.0.0.1:{port}"),
+            key_prefix: "t:".into(),
+            timeout: std::time::Duration::from_millis(250),
+        })
+        .unwrap();
+        let c = build(&json!({}), Arc::new(redis)).unwrap();
+        let (v, took) = pending(&c, &as_owner("alice", "10.0.0.1"));
+        assert!(is_unavailable(&v), "{v:?}");
+        assert!(
+            took < std::time::Duration::from_millis(800),
+            "well inside the 1000 ms hook timeout: {took:?}"
+        );
+        let detail = v.metadata["state_error"].as_str().unwrap();
+        assert!(
+            detail.contains("no answer within 250 ms") && detail.contains("take_tokens"),
+            "{detail}"
+        );
+    }
+
     #[test]
     fn config_errors() {
         for (cfg, key) in [

@@ -441,6 +441,54 @@ mod tests {
     }
 
     #[test]
+    fn a_state_failure_fails_closed_on_admission_and_errors_on_settle() {
+        let c = build(
+            &json!({"cap": 100}),
+            Arc::new(crate::state::fake::DownState::default()),
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let r = request("alice", json!({"max_tokens": 10}));
+        let mut s: Scratch = None;
+        let v = match c.pre_request(&r, &mut s) {
+            Hook::Pending(f) => rt.block_on(f).unwrap(),
+            Hook::Ready(_) => panic!("the down backend answers asynchronously"),
+        };
+        assert!(matches!(
+            v.decision,
+            Decision::Block {
+                class: BlockClass::Unavailable,
+                ..
+            }
+        ));
+        assert_eq!(v.reason, "state_unavailable");
+        assert!(s.is_none(), "nothing reserved, nothing to settle");
+        // A reservation that cannot be settled is a check error (recorded), never a panic.
+        let mut s: Scratch = Some(Box::new(Reservation {
+            namespace: "n".into(),
+            key: "k".into(),
+            id: "1".into(),
+            amount: 10,
+            window: BudgetWindow {
+                length_ms: 60_000,
+                rolling: false,
+            },
+            max_keys: 10,
+        }));
+        let done = completed(5);
+        match c.post_complete(&r, &done, &mut s) {
+            Hook::Pending(f) => {
+                let e = rt.block_on(f).unwrap_err();
+                assert!(e.0.contains("state_unavailable"), "{e}");
+            }
+            Hook::Ready(_) => panic!("the down backend answers asynchronously"),
+        };
+    }
+
+    #[test]
     fn config_errors() {
         for (cfg, key) in [
             (json!({}), "cap"),

@@ -10,6 +10,7 @@ use crate::checks::{Registry, Request};
 use crate::config::{self, CheckMode, Config, ErrorPolicy};
 use crate::pipeline::{CheckInstance, Decided, DecisionSink, Mode, OnError, Pipeline};
 use crate::plugins::{self, LibraryReport};
+use crate::state::{RedisSettings, RedisState};
 
 /// Load the config named by `arg` (or `./signet.toml`, or the default), with
 /// the plugins-dir override applied.
@@ -117,6 +118,21 @@ pub fn build_pipeline(
     } else {
         Err(problems)
     }
+}
+
+/// The Redis state backend `[state]` asks for (`None`: the memory backend).
+/// Never connects: the connection is made on first use.
+pub(super) fn redis_backend(cfg: &Config) -> anyhow::Result<Option<Arc<RedisState>>> {
+    if cfg.state.backend != config::StateBackend::Redis {
+        return Ok(None);
+    }
+    let settings = RedisSettings {
+        url: cfg.state.url.clone(),
+        key_prefix: cfg.state.key_prefix.clone(),
+        timeout: Duration::from_millis(cfg.state.timeout_ms),
+    };
+    let r = RedisState::new(&settings).map_err(|e| anyhow::anyhow!("[state] {e}"))?;
+    Ok(Some(Arc::new(r)))
 }
 
 /// A sink that keeps background decisions in memory (dry runs, tests).

@@ -66,6 +66,13 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
             l.error.as_deref().unwrap_or("?")
         );
     }
+    match cfg.state.backend {
+        crate::config::StateBackend::Memory => println!("state: memory (this process only)"),
+        crate::config::StateBackend::Redis => println!(
+            "state: redis (prefix {:?}, timeout {} ms; not contacted by check-config, `signet doctor` does)",
+            cfg.state.key_prefix, cfg.state.timeout_ms
+        ),
+    }
     if cfg.server.shadow {
         println!("shadow: on (every check runs in audit mode)");
     }

@@ -231,7 +231,39 @@ fn local_checks(a: &Args, r: &mut Report) -> Option<crate::config::Config> {
         ),
     }
     check_audit_key(&cfg, r);
+    check_state(&cfg, r);
     Some(cfg)
+}
+
+/// The state backend: memory, or a Redis that answers `PING` in time.
+fn check_state(cfg: &crate::config::Config, r: &mut Report) {
+    let redis = match super::assemble::redis_backend(cfg) {
+        Ok(None) => {
+            r.ok(
+                "state",
+                "memory (this process only: replicas would not share limits, budgets or approvals)",
+            );
+            return;
+        }
+        Ok(Some(redis)) => redis,
+        Err(e) => {
+            r.fail("state", format!("{e:#}"), "fix [state] url");
+            return;
+        }
+    };
+    let answer = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(redis.ping()).map_err(|e| e.to_string()));
+    match answer {
+        Ok(()) => r.ok("state", format!("redis {} answers", redis.shown_url())),
+        Err(e) => r.fail(
+            "state",
+            e,
+            "start Redis or fix [state] url / timeout_ms; until it answers, a gate refuses requests that need shared state with 503 state_unavailable",
+        ),
+    }
 }
 
 /// The audit secret `serve` would use (SIGNET_HMAC_SECRET, then the env var

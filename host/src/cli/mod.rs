@@ -7,6 +7,7 @@
 //! | `assemble.rs` | registry (built-ins + plugins) and pipeline from a config |
 //! | `plugins_cmd.rs` | `signet plugins list` / `install` |
 //! | `check_config.rs` | `signet check-config` |
+//! | `consent.rs` | `signet consent revoke/restore/status`: revocations in the shared state backend |
 //! | `dry_run.rs` | `signet dry-run`: one request through the pipeline, no network |
 //! | `audit_cmd.rs` | `signet audit verify/show/tail`, `signet receipt verify`, `signet keys generate` |
 //! | `init.rs` | `signet init DIR`: scaffold a gate directory (templates in `scaffold/`) |
@@ -26,6 +27,7 @@ mod assemble;
 mod audit_cmd;
 mod bench;
 mod check_config;
+mod consent;
 mod doctor;
 mod dry_run;
 mod init;
@@ -69,6 +71,9 @@ enum Command {
     /// Generate signing keys (Ed25519 receipt keys).
     #[command(subcommand)]
     Keys(audit_cmd::KeysCmd),
+    /// Revoke or restore an owner's consent in the shared (Redis) state backend.
+    #[command(subcommand)]
+    Consent(consent::ConsentCmd),
     /// Benchmarks (they measure; targets are checked by reading their output, never by timed tests).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -133,6 +138,7 @@ pub fn main() -> ExitCode {
         Command::Audit(c) => audit_cmd::run_audit(c).map(exit_code),
         Command::Receipt(c) => audit_cmd::run_receipt(c).map(exit_code),
         Command::Keys(c) => audit_cmd::run_keys(c).map(exit_code),
+        Command::Consent(c) => consent::run(c),
         Command::Bench(c) => bench::run(c),
         Command::CheckConfig(a) => check_config::run(a),
         Command::Plugins(c) => plugins_cmd::run(c),

@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::builder::BoolishValueParser;
 
-use super::assemble::{build_pipeline, load_config, load_registry, origin, show_dir};
+use super::assemble::{
+    build_pipeline, load_config, load_registry, origin, redis_backend, show_dir,
+};
 use super::ConfigArg;
 use crate::audit::{
     self, AuditWriter, FsyncPolicy, HmacKey, Keyring, ReceiptSigner, SecretSources, WriterConfig,
@@ -57,6 +59,9 @@ pub struct Args {
     /// Development mode: ephemeral key, audit.jsonl, the demo upstream when no upstream is given.
     #[arg(long, env = "SIGNET_DEV", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     dev: Option<bool>,
+    /// Instance id of this replica: `_instance` in its audit entries and `{instance}` in the audit path [default: the host name].
+    #[arg(long, env = "SIGNET_INSTANCE")]
+    instance: Option<String>,
 }
 
 /// Background (fire-and-forget) decisions go to the audit log too.
@@ -75,6 +80,21 @@ fn fsync(f: Fsync) -> FsyncPolicy {
         Fsync::Batch => FsyncPolicy::Batch,
         Fsync::Never => FsyncPolicy::Never,
     }
+}
+
+/// A replica's instance id: letters, digits, `_`, `.`, `-` (it becomes part of a file name).
+fn instance_id(raw: &str) -> anyhow::Result<String> {
+    let id = raw.trim();
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        || id.starts_with('.')
+    {
+        bail!("--instance {raw:?}: use 1 to 64 letters, digits, '_', '.' or '-' (not starting with '.'), e.g. --instance gw-2");
+    }
+    Ok(id.to_string())
 }
 
 /// The audit key, and whether it is a throwaway one made for this run.
@@ -123,7 +143,10 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
         let retired = Keyring::load_file(kr)?;
         keyring = keyring.with_retired(retired, &kr.display().to_string())?;
     }
-    let instance = audit::default_instance();
+    let instance = match &a.instance {
+        Some(i) => instance_id(i)?,
+        None => audit::default_instance(),
+    };
     let path = audit::expand_instance(&audit_path, &instance);
     if ephemeral && dev {
         move_aside_previous_dev_log(&path)?;
@@ -143,10 +166,10 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
     let log = Arc::new(WriterLog::new(writer, signer));
     let audit_log: Arc<dyn AuditLog> = log.clone();
 
-    if cfg.state.backend == crate::config::StateBackend::Redis {
-        bail!(
-            "[state] backend = \"redis\" is not available in this build yet; use backend = \"memory\" (one gate process) until the shared-state backend lands"
-        );
+    // Installed before any check is built: checks take the shared backend then.
+    let redis = redis_backend(&cfg)?;
+    if let Some(r) = &redis {
+        crate::state::install_shared(r.clone());
     }
     super::revalidate::install();
     let (registry, libraries) = load_registry(&cfg.plugins_dir)?;
@@ -207,6 +230,21 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
             cfg.audit.fsync,
             key.id()
         );
+        match &redis {
+            Some(r) => {
+                println!(
+                    "  state:    redis {} (prefix {:?}, timeout {} ms, shared by replicas)",
+                    r.shown_url(),
+                    cfg.state.key_prefix,
+                    cfg.state.timeout_ms
+                );
+                if let Err(e) = r.ping().await {
+                    eprintln!("WARNING: the Redis state backend is not answering: {e}");
+                    eprintln!("         starting anyway: checks that need shared state refuse requests with 503 state_unavailable until Redis answers (no restart needed).");
+                }
+            }
+            None => println!("  state:    memory (this process only)"),
+        }
         let loaded: Vec<String> = libraries
             .iter()
             .filter(|l| l.status == crate::plugins::Status::Loaded)

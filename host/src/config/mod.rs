@@ -154,6 +154,11 @@ pub struct State {
     pub backend: StateBackend,
     /// Redis URL.
     pub url: String,
+    /// Longest wait for one Redis operation, connecting included (250); a
+    /// slower answer fails the check closed with `state_unavailable`.
+    pub timeout_ms: u64,
+    /// Prefix of every Redis key (`signet:`).
+    pub key_prefix: String,
 }
 
 /// One `[[checks]]` entry.
@@ -251,6 +256,42 @@ pub enum ConfigError {
     },
 }
 
+/// What is wrong with `[state]` (the URL is checked only for the Redis backend).
+fn state_problems(state: &raw::RawState) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(t) = state.timeout_ms {
+        if !(1..=60_000).contains(&t) {
+            problems.push(format!(
+                "[state] timeout_ms must be between 1 and 60000, got {t} (fix: timeout_ms = 250; keep it well under the checks' timeout_ms)"
+            ));
+        }
+    }
+    if let Some(p) = &state.key_prefix {
+        if p.is_empty() || p.len() > 64 || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            problems.push(format!(
+                "[state] key_prefix {p:?} must be 1 to 64 characters without spaces (fix: key_prefix = \"signet:\")"
+            ));
+        }
+    }
+    if state.backend == Some(StateBackend::Redis) {
+        if let Some(url) = &state.url {
+            if url.starts_with("rediss://") {
+                problems.push(format!(
+                    "[state] url {url:?}: TLS (rediss://) is not supported by this build (fix: reach Redis over loopback or a private network with redis://, or through a TLS tunnel)"
+                ));
+            } else if !["redis://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|s| url.starts_with(s))
+            {
+                problems.push(format!(
+                    "[state] url {url:?} must start with redis:// or redis+unix:// (fix: url = \"redis://127.0.0.1:6379\")"
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// Read and validate a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
@@ -299,6 +340,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigErro
     if server.max_request_body_bytes == Some(0) {
         problems.push("[server] max_request_body_bytes must be greater than 0".into());
     }
+    problems.extend(state_problems(&state));
     let receipts_alg = receipts.alg.unwrap_or_default();
     if receipts_alg == ReceiptAlg::Ed25519 && receipts.private_key_path.is_none() {
         problems.push(
@@ -395,6 +437,8 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Config, ConfigErro
         state: State {
             backend: state.backend.unwrap_or_default(),
             url: state.url.unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            timeout_ms: state.timeout_ms.unwrap_or(250),
+            key_prefix: state.key_prefix.unwrap_or_else(|| "signet:".into()),
         },
         admin,
         checks,
@@ -497,6 +541,36 @@ mod tests {
             ConfigError::Invalid { problems, .. } => assert_eq!(problems.len(), 3, "{problems:?}"),
             e => panic!("unexpected {e}"),
         }
+    }
+
+    #[test]
+    fn state_settings_have_defaults_and_are_validated() {
+        let c = parse("[state]\nbackend = \"redis\"\n", "t.toml", Path::new(".")).unwrap();
+        assert_eq!(c.state.backend, StateBackend::Redis);
+        assert_eq!(c.state.url, "redis://127.0.0.1:6379");
+        assert_eq!(c.state.timeout_ms, 250);
+        assert_eq!(c.state.key_prefix, "signet:");
+        let text = "[state]\nbackend = \"redis\"\nurl = \"rediss://x:6380\"\ntimeout_ms = 0\nkey_prefix = \"a b\"\n";
+        match parse(text, "t.toml", Path::new(".")).unwrap_err() {
+            ConfigError::Invalid { problems, .. } => {
+                assert_eq!(problems.len(), 3, "{problems:?}");
+                assert!(problems.iter().any(|p| p.contains("TLS")), "{problems:?}");
+                assert!(problems.iter().all(|p| p.contains("fix:")), "{problems:?}");
+            }
+            e => panic!("unexpected {e}"),
+        }
+        let e = parse(
+            "[state]\nbackend = \"redis\"\nurl = \"http://x\"\n",
+            "t.toml",
+            Path::new("."),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("redis://"), "{e}");
+        let e = parse("[state]\ntimeout = 5\n", "t.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("timeout"), "{e}");
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub(super) struct RawPlugins {
 pub(super) struct RawState {
     pub backend: Option<super::StateBackend>,
     pub url: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub key_prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

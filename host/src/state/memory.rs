@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::approvals::MemoryApprovals;
+use super::consent::MemoryConsent;
 use super::{
     ApprovalRecord, ApprovalStatus, ApprovalUpdate, BudgetTotals, BudgetWindow, Reservation,
-    ReserveBudget, ReserveOutcome, StateBackend, StateError, StateOp, TakeOutcome, TakeTokens,
+    ReserveBudget, ReserveOutcome, SessionBinding, StateBackend, StateError, StateOp, TakeOutcome,
+    TakeTokens,
 };
 
 /// Milliseconds since the Unix epoch.
@@ -213,6 +215,7 @@ pub struct MemoryState {
     clock: Arc<dyn Clock>,
     next_id: AtomicU64,
     approvals: Mutex<MemoryApprovals>,
+    consent: Mutex<MemoryConsent>,
 }
 
 impl Default for MemoryState {
@@ -234,6 +237,7 @@ impl MemoryState {
             clock,
             next_id: AtomicU64::new(1),
             approvals: Mutex::new(MemoryApprovals::default()),
+            consent: Mutex::new(MemoryConsent::default()),
         }
     }
 
@@ -262,6 +266,19 @@ impl MemoryState {
                 detail: "approval store lock poisoned".into(),
             }
         }))
+    }
+
+    fn with_consent<T>(&self, f: impl FnOnce(&mut MemoryConsent, u64) -> T) -> StateOp<'_, T> {
+        let now = self.clock.now_ms();
+        StateOp::Ready(
+            self.consent
+                .lock()
+                .map(|mut g| f(&mut g, now))
+                .map_err(|_| StateError::Unavailable {
+                    backend: "memory",
+                    detail: "consent store lock poisoned".into(),
+                }),
+        )
     }
 
     fn with_ns<T>(
@@ -414,6 +431,27 @@ impl StateBackend for MemoryState {
     ) -> StateOp<'_, ApprovalUpdate> {
         self.with_approvals(|a| a.update(expected, rec))
     }
+
+    fn revoke_owner(&self, owner: String, ttl_ms: u64) -> StateOp<'_, ()> {
+        self.with_consent(|c, now| c.revoke(&owner, ttl_ms, now))
+    }
+
+    fn restore_owner(&self, owner: String) -> StateOp<'_, bool> {
+        self.with_consent(|c, now| c.restore(&owner, now))
+    }
+
+    fn owner_revoked(&self, owners: Vec<String>) -> StateOp<'_, bool> {
+        self.with_consent(|c, now| c.revoked(&owners, now))
+    }
+
+    fn bind_session(
+        &self,
+        session: String,
+        owner: String,
+        ttl_ms: u64,
+    ) -> StateOp<'_, SessionBinding> {
+        self.with_consent(|c, now| c.bind(&session, &owner, ttl_ms, now))
+    }
 }
 
 #[cfg(test)]
@@ -515,6 +553,33 @@ mod tests {
             amount,
             max_keys: 10,
         }))
+    }
+
+    #[test]
+    fn revocations_and_sessions_follow_the_clock() {
+        let clock = Arc::new(ManualClock::new(1_000));
+        let s = MemoryState::with_clock(clock.clone());
+        ready(s.revoke_owner("human:alice".into(), 5_000));
+        assert!(ready(
+            s.owner_revoked(vec!["human:alice".into(), "*:alice".into()])
+        ));
+        assert_eq!(
+            ready(s.bind_session("sess".into(), "human:alice".into(), 1_000)),
+            SessionBinding::Bound
+        );
+        assert!(matches!(
+            ready(s.bind_session("sess".into(), "human:bob".into(), 1_000)),
+            SessionBinding::Mismatch { owner } if owner == "human:alice"
+        ));
+        clock.advance(5_000);
+        assert!(!ready(s.owner_revoked(vec!["human:alice".into()])));
+        assert_eq!(
+            ready(s.bind_session("sess".into(), "human:bob".into(), 1_000)),
+            SessionBinding::Bound
+        );
+        ready(s.revoke_owner("*:carol".into(), 0));
+        assert!(ready(s.restore_owner("*:carol".into())));
+        assert!(!ready(s.owner_revoked(vec!["*:carol".into()])));
     }
 
     #[test]

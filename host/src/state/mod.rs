@@ -21,6 +21,8 @@
 //! | `mod.rs` | the trait, operation types, errors, the process-wide handle |
 //! | `memory.rs` | the in-process backend: bounded LRU maps, an injectable clock |
 //! | `approvals.rs` | pending-approval records, their status machine, the in-process store |
+//! | `consent.rs` | owner revocations and session bindings: types, the in-process store |
+//! | `redis/` | the Redis backend shared by replicas (Lua scripts, timeouts, key layout) |
 //!
 //! This module imports nothing else from the host.
 use std::future::Future;
@@ -28,10 +30,16 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
 mod approvals;
+mod consent;
+#[cfg(test)]
+pub(crate) mod fake;
 mod memory;
+mod redis;
 
 pub use approvals::{ApprovalRecord, ApprovalStatus, ApprovalSubject, ApprovalUpdate};
+pub use consent::SessionBinding;
 pub use memory::{Clock, ManualClock, MemoryState, SystemClock};
+pub use redis::{RedisSettings, RedisState};
 
 /// A state operation failed; the check fails closed on it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -217,6 +225,53 @@ pub trait StateBackend: Send + Sync + 'static {
         expected: ApprovalStatus,
         rec: ApprovalRecord,
     ) -> StateOp<'_, ApprovalUpdate>;
+
+    /// Called by `signet consent revoke` (operator tooling talking to the
+    /// backend directly): withdraw the consent of `owner` (`human:alice`, or
+    /// `*:alice` for every owner type with that id) for `ttl_ms` milliseconds
+    /// (0: until restored). Default: unavailable (the backend keeps no
+    /// revocations), so callers fail closed.
+    fn revoke_owner(&self, owner: String, ttl_ms: u64) -> StateOp<'_, ()> {
+        let _ = (owner, ttl_ms);
+        unsupported(self.backend_name(), "revocations")
+    }
+
+    /// Called by `signet consent restore`: lift a revocation; `true` when one
+    /// was in force. Default: unavailable.
+    fn restore_owner(&self, owner: String) -> StateOp<'_, bool> {
+        let _ = owner;
+        unsupported(self.backend_name(), "revocations")
+    }
+
+    /// Called by `continuing_consent` on each chunk it revalidates: `true`
+    /// when any of `owners` (the request's `type:id` and `*:id`) is revoked.
+    /// Default: unavailable (the check then fails closed).
+    fn owner_revoked(&self, owners: Vec<String>) -> StateOp<'_, bool> {
+        let _ = owners;
+        unsupported(self.backend_name(), "revocations")
+    }
+
+    /// Called by `owner_resolution` for a request carrying `X-Signet-Session`:
+    /// bind `session` to `owner` if it is unbound (or its binding expired),
+    /// and refresh the binding's lifetime to `ttl_ms` when `owner` holds it —
+    /// one atomic step, so of two replicas binding at once one wins. Default:
+    /// unavailable (the check then fails closed).
+    fn bind_session(
+        &self,
+        session: String,
+        owner: String,
+        ttl_ms: u64,
+    ) -> StateOp<'_, SessionBinding> {
+        let _ = (session, owner, ttl_ms);
+        unsupported(self.backend_name(), "session bindings")
+    }
+}
+
+fn unsupported<'a, T>(backend: &'static str, what: &str) -> StateOp<'a, T> {
+    StateOp::Ready(Err(StateError::Unavailable {
+        backend,
+        detail: format!("the {backend} backend does not store {what}"),
+    }))
 }
 
 static SHARED: RwLock<Option<Arc<dyn StateBackend>>> = RwLock::new(None);
