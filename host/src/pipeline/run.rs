@@ -103,6 +103,9 @@ pub struct Run {
     scratch: Vec<Scratch>,
     /// Every recorded decision, in order.
     pub decisions: Vec<Decided>,
+    /// An owner resolved by a non-allow ADMISSION verdict, applied to the
+    /// request before its refusal is recorded.
+    resolved_owner: Option<crate::checks::Owner>,
 }
 
 enum Effect {
@@ -117,6 +120,7 @@ impl Run {
         Run {
             scratch: (0..n).map(|_| None).collect(),
             decisions: Vec::new(),
+            resolved_owner: None,
         }
     }
 
@@ -140,7 +144,12 @@ impl Run {
                     _ => Effect::Continue,
                 };
             }
-            Ok(v) => (v, None),
+            Ok(mut v) => {
+                if stage == Stage::Admission {
+                    self.resolved_owner = v.owner.take();
+                }
+                (v, None)
+            }
             Err(e) => {
                 let err = e.0;
                 match inst.on_error {
@@ -265,6 +274,13 @@ impl Pipeline {
             let effect = run.settle(inst, Stage::Admission, hook).await;
             self.observe(inst, Stage::Admission, t);
             run.scratch[i] = scratch;
+            // "Applied whatever the decision": a refusal row names the owner too.
+            if let Some(owner) = run.resolved_owner.take() {
+                *req = Arc::new(Request {
+                    owner,
+                    ..Request::clone(req)
+                });
+            }
             let effect = match effect {
                 Effect::Stop(r) if r.decision == Decision::Escalate => {
                     match self.escalation(run, req, r, Held::Request).await {

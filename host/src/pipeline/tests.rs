@@ -763,3 +763,44 @@ fn an_escalation_opens_an_approval_or_fails_closed_when_state_is_down() {
         assert_eq!(run.decisions[0].verdict.decision.as_str(), "block");
     });
 }
+
+/// Refuses, but names the owner it resolved (like a session-mismatch refusal).
+struct RefuseAs;
+
+impl Check for RefuseAs {
+    fn hooks(&self) -> Hooks {
+        Hooks::PRE_REQUEST
+    }
+    fn pre_request<'a>(&'a self, _r: &'a Arc<Request>, _s: &'a mut Scratch) -> Hook<'a> {
+        Hook::Ready(Ok(Verdict::block("session belongs to someone else")
+            .resolving(Owner {
+                kind: crate::checks::OwnerType::Human,
+                id: "alice".into(),
+            })))
+    }
+}
+
+#[test]
+fn a_refusing_admission_verdict_still_resolves_the_owner() {
+    let inst = CheckInstance::new(
+        "r".into(),
+        "r".into(),
+        Source::Builtin,
+        Arc::new(RefuseAs),
+        Stage::Admission,
+        0,
+        0,
+        Mode::Enforce,
+        OnError::Fail,
+        Duration::from_millis(50),
+    );
+    let p = Pipeline::new(vec![inst], Arc::new(Sink::default()));
+    rt().block_on(async {
+        let mut req = request("x");
+        let Gate::Refuse(r) = p.admission(&mut p.start(), &mut req).await else {
+            panic!()
+        };
+        assert_eq!(r.http_status(), 403);
+        assert_eq!(req.owner.qualified(), "human:alice");
+    });
+}
