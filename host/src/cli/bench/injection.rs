@@ -1,5 +1,4 @@
-//! `signet bench`: benchmarks that measure, never assert (speed targets live
-//! here, not in timed tests). `signet bench injection` measures the
+//! `signet bench injection` measures the
 //! prompt-injection engine (benign throughput, worst-case decode bombs) and
 //! whether hostile requests delay ordinary ones through a real gate process.
 use std::io::Write as _;
@@ -12,15 +11,6 @@ use flate2::write::GzEncoder;
 
 use crate::checks::prompt_injection::{InjectionConfig, Scanner};
 use crate::upstream::Upstream;
-
-/// Benchmarks.
-#[derive(Debug, clap::Subcommand)]
-pub enum BenchCmd {
-    /// Prompt-injection engine: MB/s on benign text, worst-case decode bombs,
-    /// and the p99 of ordinary requests through a gate with and without decode
-    /// bombs in flight.
-    Injection(InjectionArgs),
-}
 
 /// `signet bench injection` options.
 #[derive(Debug, clap::Args)]
@@ -185,8 +175,7 @@ async fn round(client: Arc<Upstream>, n: usize, c: usize, label: &str) -> anyhow
     Ok(all)
 }
 
-pub(super) fn run(cmd: BenchCmd) -> anyhow::Result<u8> {
-    let BenchCmd::Injection(a) = cmd;
+pub(super) fn run(a: InjectionArgs) -> anyhow::Result<u8> {
     let scanner = Scanner::new(InjectionConfig::from_json(&serde_json::json!({}))?)?;
     eprintln!("signet bench injection: engine");
     let benign = PROSE.repeat((1 << 20) / PROSE.len());
