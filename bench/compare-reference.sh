@@ -9,6 +9,9 @@
 #
 # Run with: bench/compare-reference.sh [DURATION_S] [ROUNDS]
 #   e.g.    bench/compare-reference.sh 3 2
+#   env:    SCENARIOS=unary-c1,stream-c1,unary-c32 (any of `signet bench --help`'s)
+#           NO_INJECTION=1 drops the prompt-injection check from BOTH pipelines
+#           GATE_CPU=0 LOAD_CPU=1
 # Needs: cargo, python3 (3.9+) with venv, taskset (util-linux), network access
 # to PyPI the first time (the venv is kept under target/).
 set -euo pipefail
@@ -18,6 +21,7 @@ ROUNDS=${2:-2}
 SCENARIOS=${SCENARIOS:-unary-c1,stream-c1,unary-c32}
 GATE_CPU=${GATE_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+NO_INJECTION=${NO_INJECTION:-0}
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -64,12 +68,16 @@ load() { # label pid url out.json
 
 # 1. The reference: its `signet init` pipeline.py, rate limit raised.
 mkdir -p "$WORK/ref" && (cd "$WORK/ref" && "$REF" init . > /dev/null)
-python3 - "$WORK/ref/pipeline.py" <<'EOF'
+python3 - "$WORK/ref/pipeline.py" "$NO_INJECTION" <<'EOF'
 import re, sys
 p = sys.argv[1]; s = open(p).read()
 s2 = re.sub(r"RateLimitCheck\(capacity=60, refill_per_second=1\.0\)",
             "RateLimitCheck(capacity=1000000000, refill_per_second=1000000000.0)", s)
 assert s2 != s, "the reference scaffold's RateLimitCheck line changed"
+if sys.argv[2] == "1":
+    s3 = s2.replace("    PromptInjectionCheck(),\n", "")
+    assert s3 != s2, "the reference scaffold's PromptInjectionCheck line changed"
+    s2 = s3
 open(p, "w").write(s2)
 EOF
 REF_PORT=$(free_port)
@@ -85,12 +93,16 @@ kill "$REF_PID" 2>/dev/null || true
 
 # 2. signet: its `signet init` signet.toml, rate limit raised, audit fsync = batch.
 "$SIGNET" init "$WORK/signet" > /dev/null
-python3 - "$WORK/signet/signet.toml" <<'EOF'
+python3 - "$WORK/signet/signet.toml" "$NO_INJECTION" <<'EOF'
 import sys
 p = sys.argv[1]; s = open(p).read()
 old = "capacity = 60\nrefill_per_second = 1.0"
 assert old in s, "the signet scaffold's rate_limit lines changed"
 s = s.replace(old, "capacity = 1000000000\nrefill_per_second = 1000000000.0")
+if sys.argv[2] == "1":
+    on = 'kind = "prompt_injection"\nmode = "enforce"'
+    assert on in s, "the signet scaffold's prompt_injection lines changed"
+    s = s.replace(on, 'kind = "prompt_injection"\nmode = "disabled"')
 s += '\n[audit]\npath = "audit.jsonl"\nfsync = "batch"\n'
 open(p, "w").write(s)
 EOF
@@ -105,10 +117,10 @@ sleep 1
 load "signet $("$SIGNET" --version | awk '{print $2}')" "$SIG_PID" "http://127.0.0.1:$SIG_PORT" "$WORK/signet.json"
 
 # 3. Side by side.
-python3 - "$WORK/reference.json" "$WORK/signet.json" <<'EOF'
+python3 - "$WORK/reference.json" "$WORK/signet.json" "$NO_INJECTION" <<'EOF'
 import json, sys
 ref, sig = (json.load(open(p)) for p in sys.argv[1:3])
-print(f"reference: {ref['gate']}    signet: {sig['gate']}")
+print(f"reference: {ref['gate']}    signet: {sig['gate']}    prompt injection: {'OFF in both' if sys.argv[3] == '1' else 'on in both'}")
 for line in sig["setup"][1:]:
     print("  " + line)
 print()
