@@ -548,3 +548,30 @@ fn tamper_matrix() {
         }
     }
 }
+
+#[test]
+fn the_head_catches_up_while_the_writer_runs_and_never_runs_ahead() {
+    let dir = TempDir::new("head-lag");
+    let path = dir.path("audit.jsonl");
+    let (w, _) = open(&path, ring(), FsyncPolicy::Batch);
+    for i in 0..50 {
+        w.append_blocking(entry(i)).unwrap();
+        // Whatever the head says at any moment, the log already holds it.
+        if let Some(h) = read_head(&head_path(&path)).unwrap() {
+            assert!(h.seq <= (i as u64) + 1, "head {} ahead of the log", h.seq);
+        }
+    }
+    // Idle for longer than HEAD_EVERY: the head is rewritten without a close.
+    std::thread::sleep(super::writer::HEAD_EVERY * 4);
+    assert_eq!(read_head(&head_path(&path)).unwrap().unwrap().seq, 50);
+    assert_eq!(verify(&path, &ring()).head, HeadStatus::Valid { seq: 50 });
+    // A flush brings it up to date at once.
+    w.append_blocking(entry(50)).unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(w.flush())
+        .unwrap();
+    assert_eq!(read_head(&head_path(&path)).unwrap().unwrap().seq, 51);
+    w.close_blocking().unwrap();
+}

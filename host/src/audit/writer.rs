@@ -4,9 +4,18 @@
 //! and awaits a oneshot that resolves once the entry is written — and durable, per
 //! the fsync policy. The thread does group commit: it drains everything queued
 //! (up to `max_group`), signs and chains each entry in order, writes the group with
-//! one `write`, fsyncs once ([`FsyncPolicy::Batch`], the default), acknowledges,
-//! then rewrites the signed head ([`super::head`]). `Always` fsyncs after each
-//! entry; `Never` acknowledges after the write (the OS flushes later).
+//! one `write`, fsyncs once ([`FsyncPolicy::Batch`], the default), acknowledges.
+//! `Always` fsyncs after each entry; `Never` acknowledges after the write (the
+//! OS flushes later).
+//!
+//! The signed head ([`super::head`]) is rewritten after a commit at most every
+//! [`HEAD_EVERY`], and whenever the writer has been idle that long, and at close.
+//! A head rewrite costs a temp file, a rename and (unless `Never`) two fsyncs —
+//! done per group it cost more than the group itself and stalled the next one.
+//! The head is still never ahead of the durable log; it may lag it by up to
+//! `HEAD_EVERY` of entries, which is the window in which a crash followed by a
+//! cut of the log's tail goes undetected (while the gate runs, a cut is still
+//! exposed by the next head, written from the writer's own state).
 //!
 //! A failed write is rolled back (the file is truncated to the last good group) and
 //! every entry of the group gets the error; if even the rollback fails the writer
@@ -19,7 +28,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
 
 use super::canonical::CanonicalError;
 use super::entry::{encode_line, now_ns, ChainPos, NewEntry};
@@ -27,6 +39,10 @@ use super::head::{head_path, write_head, Head};
 use super::keys::Keyring;
 use super::recover::open_log;
 pub use super::recover::RecoveryWarning;
+
+/// The longest the signed head may lag the log while the writer is busy
+/// (see the module docs).
+pub const HEAD_EVERY: Duration = Duration::from_millis(25);
 
 /// When the writer calls fsync.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -247,7 +263,7 @@ enum Command {
 /// Handle to the writer thread; cheap to clone.
 #[derive(Clone)]
 pub struct AuditWriter {
-    tx: mpsc::UnboundedSender<Command>,
+    tx: mpsc::Sender<Command>,
     path: Arc<PathBuf>,
     counters: Arc<Counters>,
 }
@@ -264,7 +280,7 @@ impl AuditWriter {
     pub fn open(config: WriterConfig) -> Result<(Self, Vec<RecoveryWarning>), WriterError> {
         let opened = open_log(&config.path, &config.keyring)?;
         let counters = Arc::new(Counters::default());
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel();
         let last = opened.last.clone();
         let state = State {
             file: opened.file,
@@ -366,14 +382,30 @@ struct State {
 }
 
 impl State {
-    fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+    fn run(mut self, rx: mpsc::Receiver<Command>) {
         let mut group = Vec::new();
+        // When the head last matched the log; `None` while it is current.
+        let mut head_stale_since: Option<Instant> = None;
+        let mut last_head = Instant::now();
         loop {
-            let Some(first) = rx.blocking_recv() else {
-                // Every handle dropped: make what was written durable and stop.
-                let _ = self.sync();
-                self.write_head(true);
-                return;
+            let next = match head_stale_since {
+                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                Some(_) => rx.recv_timeout(HEAD_EVERY.saturating_sub(last_head.elapsed())),
+            };
+            let first = match next {
+                Ok(cmd) => cmd,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // Idle: bring the head up to date.
+                    self.write_head(self.config.fsync != FsyncPolicy::Never);
+                    (head_stale_since, last_head) = (None, Instant::now());
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // Every handle dropped: make what was written durable and stop.
+                    let _ = self.sync();
+                    self.write_head(true);
+                    return;
+                }
             };
             group.push(first);
             while group.len() < self.config.max_group.max(1) {
@@ -382,8 +414,16 @@ impl State {
                     Err(_) => break,
                 }
             }
+            let seq_before = self.seq;
             if self.commit(&mut group) {
                 return;
+            }
+            if self.seq != seq_before && head_stale_since.is_none() {
+                head_stale_since = Some(Instant::now());
+            }
+            if head_stale_since.is_some() && last_head.elapsed() >= HEAD_EVERY {
+                self.write_head(self.config.fsync != FsyncPolicy::Never);
+                (head_stale_since, last_head) = (None, Instant::now());
             }
         }
     }
@@ -465,13 +505,16 @@ impl State {
         }
         if wrote {
             self.counters.groups.fetch_add(1, Ordering::Relaxed);
-            self.write_head(self.config.fsync != FsyncPolicy::Never);
         }
         let synced = if waiters.is_empty() && close.is_none() {
             Ok(())
         } else {
             self.sync()
         };
+        if !waiters.is_empty() {
+            // A flush also brings the head up to date.
+            self.write_head(self.config.fsync != FsyncPolicy::Never);
+        }
         for w in waiters {
             w.send(synced.clone());
         }

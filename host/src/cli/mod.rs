@@ -13,7 +13,7 @@
 //! | `init.rs` | `signet init DIR`: scaffold a gate directory (templates in `scaffold/`) |
 //! | `doctor.rs` | `signet doctor`: preflight of config, plugins, upstream, and a running gate |
 //! | `report.rs` | `signet audit report`: counts, top refused owners, a daily SVG plot |
-//! | `bench.rs` | `signet bench`: benchmarks that measure, never assert |
+//! | `bench/` | `signet bench`: benchmarks that measure, never assert (gate overhead, injection engine) |
 //! | `revalidate.rs` | the HTTP revalidator behind `continuing_consent` |
 //! | `approvals.rs` | `signet approvals list/show/approve/deny`: the admin API from a terminal |
 //! | `serve.rs` | `signet serve`: flags/env/file merged, audit + pipeline + upstream wired, the banner |
@@ -75,8 +75,7 @@ enum Command {
     #[command(subcommand)]
     Consent(consent::ConsentCmd),
     /// Benchmarks (they measure; targets are checked by reading their output, never by timed tests).
-    #[command(subcommand)]
-    Bench(bench::BenchCmd),
+    Bench(bench::BenchArgs),
     /// Validate a config file: parse it, load plugins, build every check with its
     /// settings, and print the pipeline in execution order. Exit 1 listing every problem.
     CheckConfig(check_config::Args),

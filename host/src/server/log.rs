@@ -43,9 +43,16 @@ impl RequestLog {
             .name("signet-log".into())
             .spawn(move || {
                 let out = std::io::stdout();
-                for line in rx {
+                // Woken by the first line, the thread waits a few ms and
+                // writes everything queued by then with one flush: at most
+                // ~200 wake-ups a second, however many requests finish.
+                while let Ok(first) = rx.recv() {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
                     let mut lock = out.lock();
-                    let _ = writeln!(lock, "{line}");
+                    let _ = writeln!(lock, "{first}");
+                    while let Ok(line) = rx.try_recv() {
+                        let _ = writeln!(lock, "{line}");
+                    }
                     let _ = lock.flush();
                 }
             });

@@ -13,7 +13,7 @@ use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use super::budget::Budget;
-use super::config::{ConfigError, InjectionConfig};
+use super::config::{ConfigError, InjectionConfig, Limits};
 use super::decoders::{self, Decoded, Sink};
 use super::matcher::RuleSet;
 use super::report::{decide, BudgetHit, Finding, ScanReport};
@@ -85,7 +85,14 @@ impl Scanner {
     /// Pure, synchronous, CPU-bound; bounded by work budgets (bytes, steps,
     /// candidates, depth), never by wall-clock time.
     pub fn scan(&self, texts: &[&str]) -> ScanReport {
-        let limits = self.cfg.limits();
+        self.scan_with(texts, self.cfg.limits())
+    }
+
+    /// [`Scanner::scan`] under other work caps (e.g. tight ones for a first
+    /// inline pass). A report with no `budget_hit` did all the work the
+    /// configured caps would have allowed, so it equals `scan`'s report
+    /// whenever these caps are no larger than the configured ones.
+    pub fn scan_with(&self, texts: &[&str], limits: Limits) -> ScanReport {
         let mut run = Run {
             sc: self,
             budget: Budget::new(limits),

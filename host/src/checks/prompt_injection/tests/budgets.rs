@@ -190,3 +190,27 @@ fn work_is_deterministic() {
     assert_eq!(a, b);
     assert!(a.stats.work_steps > 0 && a.stats.scanned_bytes >= text.len());
 }
+
+/// The inline first pass of the check (`check::inline_limits`) must finish
+/// ordinary requests up to the inline body size within its caps, or every
+/// such request pays for a second, full scan off the reactor.
+#[test]
+fn inline_caps_cover_ordinary_prose() {
+    let prose = "Hi team, quick update on the quarterly numbers: revenue is up 4% over last quarter, \
+churn is flat, and the new onboarding flow shipped on Tuesday. Could you summarise the attached notes for the \
+board, keep it under two paragraphs, and flag anything that needs a decision before Friday? Thanks! ";
+    let scanner = super::super::Scanner::new(super::super::InjectionConfig::default()).unwrap();
+    let limits = crate::checks::prompt_injection::check::inline_limits(scanner.config().limits());
+    for n in [1, 4, 12] {
+        let text = prose.repeat(n);
+        let r = scanner.scan_with(&[text.as_str()], limits);
+        eprintln!("{} bytes: {} work steps", text.len(), r.stats.work_steps);
+        assert!(
+            r.budget_hit.is_none(),
+            "{} bytes: {:?}",
+            text.len(),
+            r.budget_hit
+        );
+        assert_eq!(r.outcome, scanner.scan(&[text.as_str()]).outcome);
+    }
+}

@@ -1,5 +1,4 @@
-//! `signet bench`: benchmarks that measure, never assert (speed targets live
-//! here, not in timed tests). `signet bench injection` measures the
+//! `signet bench injection` measures the
 //! prompt-injection engine (benign throughput, worst-case decode bombs) and
 //! whether hostile requests delay ordinary ones through a real gate process.
 use std::io::Write as _;
@@ -12,15 +11,6 @@ use flate2::write::GzEncoder;
 
 use crate::checks::prompt_injection::{InjectionConfig, Scanner};
 use crate::upstream::Upstream;
-
-/// Benchmarks.
-#[derive(Debug, clap::Subcommand)]
-pub enum BenchCmd {
-    /// Prompt-injection engine: MB/s on benign text, worst-case decode bombs,
-    /// and the p99 of ordinary requests through a gate with and without decode
-    /// bombs in flight.
-    Injection(InjectionArgs),
-}
 
 /// `signet bench injection` options.
 #[derive(Debug, clap::Args)]
@@ -84,63 +74,30 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(idx).copied().unwrap_or(0.0)
 }
 
-struct Gate {
-    child: std::process::Child,
-    url: String,
-    _dir: std::path::PathBuf,
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_gate(upstream: &str) -> anyhow::Result<Gate> {
-    use std::io::BufRead;
-    let dir = std::env::temp_dir().join(format!("signet-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+/// A gate child running `owner_resolution` + `prompt_injection` against
+/// `upstream`, in a scratch directory removed when it stops.
+fn start_gate(upstream: &str) -> anyhow::Result<(super::gate::Gate, super::gate::Scratch)> {
+    let dir = super::gate::Scratch::new("injection")?;
     let config = "[audit]\nfsync = \"batch\"\n\n[[checks]]\nkind = \"owner_resolution\"\n\n[[checks]]\nkind = \"prompt_injection\"\ntimeout_ms = 60000\n";
-    std::fs::write(dir.join("signet.toml"), config)?;
+    std::fs::write(dir.0.join("signet.toml"), config)?;
     let exe = std::env::current_exe().context("locating the signet binary")?;
-    let mut child = std::process::Command::new(exe)
-        .args([
-            "serve",
-            "--config",
-            "signet.toml",
-            "--upstream",
-            upstream,
-            "--port",
-            "0",
-            "--audit-log",
-            "audit.jsonl",
-        ])
-        .arg("--allow-ephemeral-key")
-        .current_dir(&dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("starting the gate")?;
-    let stdout = child.stdout.take().context("gate stdout")?;
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let url = loop {
-        match lines.next() {
-            Some(Ok(l)) => {
-                if let Some(i) = l.find("listening on ") {
-                    break l[i + "listening on ".len()..].trim().to_string();
-                }
-            }
-            _ => bail!("the gate exited before listening"),
-        }
-    };
-    // Keep draining its stdout (request logs) so it never blocks.
-    std::thread::spawn(move || for _ in lines {});
-    Ok(Gate {
-        child,
-        url,
-        _dir: dir,
-    })
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        "serve",
+        "--config",
+        "signet.toml",
+        "--upstream",
+        upstream,
+        "--port",
+        "0",
+        "--audit-log",
+        "audit.jsonl",
+    ])
+    .arg("--allow-ephemeral-key")
+    .current_dir(&dir.0)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null());
+    Ok((super::gate::spawn_on(cmd, None)?, dir))
 }
 
 async fn one(client: &Upstream, body: &bytes::Bytes) -> Result<(u16, f64), String> {
@@ -185,8 +142,7 @@ async fn round(client: Arc<Upstream>, n: usize, c: usize, label: &str) -> anyhow
     Ok(all)
 }
 
-pub(super) fn run(cmd: BenchCmd) -> anyhow::Result<u8> {
-    let BenchCmd::Injection(a) = cmd;
+pub(super) fn run(a: InjectionArgs) -> anyhow::Result<u8> {
     let scanner = Scanner::new(InjectionConfig::from_json(&serde_json::json!({}))?)?;
     eprintln!("signet bench injection: engine");
     let benign = PROSE.repeat((1 << 20) / PROSE.len());
@@ -230,7 +186,7 @@ pub(super) fn run(cmd: BenchCmd) -> anyhow::Result<u8> {
         .build()?;
     let (base, with, bombs_sent) = rt.block_on(async {
         let (demo_url, _demo) = crate::server::demo::start(0).await?;
-        let gate = start_gate(&demo_url)?;
+        let (gate, scratch) = start_gate(&demo_url)?;
         let client = Arc::new(Upstream::new(
             &gate.url,
             "gate",
@@ -279,6 +235,7 @@ pub(super) fn run(cmd: BenchCmd) -> anyhow::Result<u8> {
             let _ = t.await;
         }
         drop(gate);
+        drop(scratch);
         Ok::<_, anyhow::Error>((base, with, sent.load(std::sync::atomic::Ordering::Relaxed)))
     })?;
     let (p50a, p99a, p50b, p99b) = (
