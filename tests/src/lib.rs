@@ -124,6 +124,25 @@ impl Resp {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
     }
+    /// A 200 chat-completions answer's delivered tool-call names and its
+    /// `signet.refused_tool_calls` entries (panics on any other status).
+    pub fn tool_calls(&self) -> (Vec<String>, Vec<serde_json::Value>) {
+        assert_eq!(self.status, 200, "{}", self.body);
+        let b = self.json();
+        let names = b["choices"][0]["message"]["tool_calls"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["function"]["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let refused = b["signet"]["refused_tool_calls"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        (names, refused)
+    }
     /// SSE `data:` payloads, in order.
     pub fn sse_data(&self) -> Vec<String> {
         self.body

@@ -56,23 +56,8 @@ fn chat(gate: &Gate, owner: &str, text: &str, token: Option<&str>) -> Resp {
     )
 }
 
-/// (delivered tool names, refused entries) of a 200 chat answer.
 fn calls(r: &Resp) -> (Vec<String>, Vec<Value>) {
-    assert_eq!(r.status, 200, "{}", r.body);
-    let b = r.json();
-    let names = b["choices"][0]["message"]["tool_calls"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|c| c["function"]["name"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    let refused = b["signet"]["refused_tool_calls"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    (names, refused)
+    r.tool_calls()
 }
 
 /// `signet approvals ARGS --self URL` with the admin token.

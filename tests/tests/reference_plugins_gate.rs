@@ -29,21 +29,7 @@ fn propose(gate: &Gate, tool: &str, args: Value) -> (Vec<String>, Vec<Value>) {
         &format!("{}/v1/chat/completions", gate.url()),
         &json!({"messages": [{"role": "user", "content": text}]}),
     );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let b = r.json();
-    let names = b["choices"][0]["message"]["tool_calls"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|c| c["function"]["name"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    let refused = b["signet"]["refused_tool_calls"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    (names, refused)
+    r.tool_calls()
 }
 
 fn row_for(gate: &Gate, refused: &Value) -> Value {
