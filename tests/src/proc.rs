@@ -122,6 +122,31 @@ pub fn demo_upstream(cwd: &Path) -> Service {
     Service::spawn(&["demo-upstream", "--port", "0"], cwd, &[])
 }
 
+/// One replica: `signet serve` with `DIR/signet.toml`, logging to
+/// `DIR/audit-{instance}.jsonl` as `--instance INSTANCE`, with the test audit
+/// secret and `env`. Several replicas share `dir`.
+pub fn replica(dir: &Path, upstream: &str, instance: &str, env: &[(&str, &str)]) -> Service {
+    let mut all_env = vec![("SIGNET_HMAC_SECRET", SECRET_HEX)];
+    all_env.extend_from_slice(env);
+    Service::spawn(
+        &[
+            "serve",
+            "--config",
+            "signet.toml",
+            "--upstream",
+            upstream,
+            "--port",
+            "0",
+            "--audit-log",
+            "audit-{instance}.jsonl",
+            "--instance",
+            instance,
+        ],
+        dir,
+        &all_env,
+    )
+}
+
 /// A gate running `config` (TOML text) against `upstream`, in its own temp dir.
 pub struct Gate {
     /// The process.

@@ -38,25 +38,11 @@ irreversible = true
 }
 
 fn gate(dir: &Path, upstream: &str, instance: &str) -> Service {
-    Service::spawn(
-        &[
-            "serve",
-            "--config",
-            "signet.toml",
-            "--upstream",
-            upstream,
-            "--port",
-            "0",
-            "--audit-log",
-            "audit-{instance}.jsonl",
-            "--instance",
-            instance,
-        ],
+    signet_e2e::proc::replica(
         dir,
-        &[
-            ("SIGNET_HMAC_SECRET", SECRET_HEX),
-            ("SIGNET_ADMIN_TOKEN", ADMIN_TOKEN),
-        ],
+        upstream,
+        instance,
+        &[("SIGNET_ADMIN_TOKEN", ADMIN_TOKEN)],
     )
 }
 

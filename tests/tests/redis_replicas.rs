@@ -62,23 +62,7 @@ struct Replicas {
 }
 
 fn gate(dir: &Path, upstream: &str, instance: &str) -> Service {
-    Service::spawn(
-        &[
-            "serve",
-            "--config",
-            "signet.toml",
-            "--upstream",
-            upstream,
-            "--port",
-            "0",
-            "--audit-log",
-            "audit-{instance}.jsonl",
-            "--instance",
-            instance,
-        ],
-        dir,
-        &[("SIGNET_HMAC_SECRET", SECRET_HEX)],
-    )
+    signet_e2e::proc::replica(dir, upstream, instance, &[])
 }
 
 impl Replicas {
