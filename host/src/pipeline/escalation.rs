@@ -19,18 +19,8 @@ use crate::state::ApprovalSubject;
 /// Header carrying an approval token.
 pub const APPROVAL_HEADER: &str = "x-signet-approval";
 
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 fn policy_of(req: &Request) -> String {
-    match (
-        header(req, "x-policy-name"),
-        header(req, "x-policy-version"),
-    ) {
+    match (req.header("x-policy-name"), req.header("x-policy-version")) {
         (Some(n), Some(v)) => format!("{n}@{v}"),
         (Some(n), None) => n.to_string(),
         (None, Some(v)) => format!("@{v}"),
@@ -76,7 +66,7 @@ impl Pipeline {
         let Some(d) = run.decisions.get_mut(r.decided_index) else {
             return Some(r);
         };
-        if let Some(token) = header(req, APPROVAL_HEADER) {
+        if let Some(token) = req.header(APPROVAL_HEADER) {
             let redeemed = service
                 .redeem(token, &owner, &r.check, &subject, &req.correlation_id)
                 .await;
