@@ -9,7 +9,7 @@
 //! head signature can never be replayed as (or confused with) an entry hmac.
 //! HMAC rather than Ed25519: whoever can check the chain holds the secret anyway.
 //!
-//! The writer rewrites it after every group commit, after the log's fsync, via
+//! The syncer rewrites it from the last durable position (see [`super::syncer`]), via
 //! temp file + fsync + rename + directory fsync (with `fsync = never`: no fsyncs).
 //! The log is therefore never behind a durable head unless the log lost data.
 

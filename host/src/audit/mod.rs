@@ -13,6 +13,7 @@
 //! | [`head`] | the signed head file (`<log>.head`) that exposes truncation |
 //! | [`recover`] | open + lock + torn-tail recovery when a writer starts |
 //! | [`writer`] | the writer thread: channel, group commit, fsync policy, shutdown |
+//! | [`syncer`] | the second thread: batch fsync behind the writer, the signed head |
 //! | [`verify`] | the verifier and its report (break kinds as in signet-sign, plus seq/head) |
 //! | [`query`] | `audit show` / `audit tail` reading and filters |
 //! | [`receipt`] | `X-Signet-Receipt`: claims, signer, offline verification |
@@ -45,6 +46,7 @@ pub mod line;
 pub mod query;
 pub mod receipt;
 pub mod recover;
+mod syncer;
 pub mod verify;
 pub mod writer;
 

@@ -186,6 +186,14 @@ fn fsync_policies_ack_after_write_and_sync_as_configured() {
                 "{policy:?}"
             );
         }
+        if policy == FsyncPolicy::Batch {
+            // Acked after the write; the syncer fsyncs behind the writer on its
+            // own, without a flush or close asking it to.
+            let t = std::time::Instant::now();
+            while w.stats().fsyncs == 0 && t.elapsed() < std::time::Duration::from_secs(10) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
         let before_close = w.stats().fsyncs;
         match policy {
             FsyncPolicy::Always | FsyncPolicy::Batch => {

@@ -4,22 +4,17 @@
 //! and awaits a oneshot that resolves once the entry is written — and durable, per
 //! the fsync policy. The thread does group commit: it drains everything queued
 //! (up to `max_group`), signs and chains each entry in order, writes the group with
-//! one `write`, fsyncs once ([`FsyncPolicy::Batch`], the default), acknowledges.
-//! `Always` fsyncs after each entry; `Never` acknowledges after the write (the
-//! OS flushes later).
-//!
-//! The signed head ([`super::head`]) is rewritten after a commit at most every
-//! [`HEAD_EVERY`], and whenever the writer has been idle that long, and at close.
-//! A head rewrite costs a temp file, a rename and (unless `Never`) two fsyncs —
-//! done per group it cost more than the group itself and stalled the next one.
-//! The head is still never ahead of the durable log; it may lag it by up to
-//! `HEAD_EVERY` of entries, which is the window in which a crash followed by a
-//! cut of the log's tail goes undetected (while the gate runs, a cut is still
-//! exposed by the next head, written from the writer's own state).
+//! one `write` and acknowledges. `Always` fsyncs after each entry before its ack.
+//! `Batch` (the default) acknowledges after the write and leaves the fsync to the
+//! log's [`super::syncer`] thread, which fsyncs back to back behind the writer;
+//! `Never` leaves it to the OS. The syncer also keeps the signed head current,
+//! so neither an fsync nor a head rewrite ever sits between a request and its
+//! response under `batch` (see the syncer's docs for the window this opens).
 //!
 //! A failed write is rolled back (the file is truncated to the last good group) and
-//! every entry of the group gets the error; if even the rollback fails the writer
-//! refuses all further appends rather than fork the chain. `close()` (or dropping
+//! every entry of the group gets the error; if even the rollback fails, or the
+//! syncer's fsync fails, the writer refuses all further appends rather than fork
+//! the chain or acknowledge entries it cannot make durable. `close()` (or dropping
 //! every handle) writes what is queued, fsyncs, updates the head and unlocks.
 
 use std::fs::File;
@@ -29,7 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -39,10 +33,9 @@ use super::head::{head_path, write_head, Head};
 use super::keys::Keyring;
 use super::recover::open_log;
 pub use super::recover::RecoveryWarning;
+use super::syncer::{Position, Syncer, SyncerConfig};
 
-/// The longest the signed head may lag the log while the writer is busy
-/// (see the module docs).
-pub const HEAD_EVERY: Duration = Duration::from_millis(25);
+pub use super::syncer::HEAD_EVERY;
 
 /// When the writer calls fsync.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -50,7 +43,7 @@ pub const HEAD_EVERY: Duration = Duration::from_millis(25);
 pub enum FsyncPolicy {
     /// After every entry; each ack waits for its own fsync.
     Always,
-    /// Once per group; acks wait for the group's fsync.
+    /// Acks after the group's write; the syncer thread fsyncs right behind it.
     #[default]
     Batch,
     /// Never (the OS decides); acks after the write. A crash may lose recent entries.
@@ -226,12 +219,12 @@ pub struct WriterStats {
 }
 
 #[derive(Default)]
-struct Counters {
+pub(super) struct Counters {
     appended: AtomicU64,
     failed: AtomicU64,
     groups: AtomicU64,
-    fsyncs: AtomicU64,
-    head_failures: AtomicU64,
+    pub(super) fsyncs: AtomicU64,
+    pub(super) head_failures: AtomicU64,
 }
 
 enum Reply<T> {
@@ -282,20 +275,45 @@ impl AuditWriter {
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel();
         let last = opened.last.clone();
+        let seq = last.as_ref().and_then(|l| l.seq).unwrap_or(0);
+        let start = Position {
+            seq,
+            entry_id: last
+                .as_ref()
+                .map(|l| l.entry_id.clone())
+                .unwrap_or_default(),
+            hmac: last.map(|l| l.hmac).unwrap_or_default(),
+        };
+        let head_path = head_path(&config.path);
+        if seq > 0 {
+            initial_head(&config, &head_path, &start, &counters);
+        }
+        let syncer = Syncer::start(
+            SyncerConfig {
+                file: opened
+                    .file
+                    .try_clone()
+                    .map_err(io_err(&config.path, "clone the log handle"))?,
+                path: config.path.clone(),
+                head_path,
+                fsync: config.fsync,
+                keyring: config.keyring.clone(),
+                instance: config.instance.clone(),
+                counters: Arc::clone(&counters),
+            },
+            start.clone(),
+        )?;
         let state = State {
             file: opened.file,
             len: opened.len,
-            seq: last.as_ref().and_then(|l| l.seq).unwrap_or(0),
-            prev_hmac: last.as_ref().map(|l| l.hmac.clone()).unwrap_or_default(),
-            last_id: last.map(|l| l.entry_id).unwrap_or_default(),
-            head_path: head_path(&config.path),
+            seq,
+            prev_hmac: start.hmac,
+            last_id: start.entry_id,
             config,
             counters: Arc::clone(&counters),
             failed: None,
+            syncer,
         };
-        if state.seq > 0 {
-            state.write_head(state.config.fsync != FsyncPolicy::Never);
-        }
         let path = Arc::new(state.config.path.clone());
         std::thread::Builder::new()
             .name("signet-audit-writer".into())
@@ -376,36 +394,34 @@ struct State {
     seq: u64,
     prev_hmac: String,
     last_id: String,
-    head_path: PathBuf,
     counters: Arc<Counters>,
     failed: Option<String>,
+    syncer: Syncer,
+}
+
+/// The head written when a writer opens a non-empty log.
+fn initial_head(config: &WriterConfig, path: &Path, at: &Position, counters: &Counters) {
+    let head = Head::new(
+        at.seq,
+        &at.entry_id,
+        &at.hmac,
+        config.keyring.active(),
+        &config.instance,
+        now_ns(),
+    );
+    if write_head(path, &head, config.fsync != FsyncPolicy::Never).is_err() {
+        counters.head_failures.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl State {
     fn run(mut self, rx: mpsc::Receiver<Command>) {
         let mut group = Vec::new();
-        // When the head last matched the log; `None` while it is current.
-        let mut head_stale_since: Option<Instant> = None;
-        let mut last_head = Instant::now();
         loop {
-            let next = match head_stale_since {
-                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-                Some(_) => rx.recv_timeout(HEAD_EVERY.saturating_sub(last_head.elapsed())),
-            };
-            let first = match next {
-                Ok(cmd) => cmd,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    // Idle: bring the head up to date.
-                    self.write_head(self.config.fsync != FsyncPolicy::Never);
-                    (head_stale_since, last_head) = (None, Instant::now());
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    // Every handle dropped: make what was written durable and stop.
-                    let _ = self.sync();
-                    self.write_head(true);
-                    return;
-                }
+            let Ok(first) = rx.recv() else {
+                // Every handle dropped: make what was written durable and stop.
+                let _ = self.syncer.stop();
+                return;
             };
             group.push(first);
             while group.len() < self.config.max_group.max(1) {
@@ -414,22 +430,17 @@ impl State {
                     Err(_) => break,
                 }
             }
-            let seq_before = self.seq;
             if self.commit(&mut group) {
                 return;
-            }
-            if self.seq != seq_before && head_stale_since.is_none() {
-                head_stale_since = Some(Instant::now());
-            }
-            if head_stale_since.is_some() && last_head.elapsed() >= HEAD_EVERY {
-                self.write_head(self.config.fsync != FsyncPolicy::Never);
-                (head_stale_since, last_head) = (None, Instant::now());
             }
         }
     }
 
     /// Commit one group. Returns true when the writer must stop.
     fn commit(&mut self, group: &mut Vec<Command>) -> bool {
+        if self.failed.is_none() {
+            self.failed = self.syncer.failed();
+        }
         let (seq0, prev0, id0, len0) = (
             self.seq,
             self.prev_hmac.clone(),
@@ -496,32 +507,27 @@ impl State {
         }
         let wrote = !acks.is_empty() || self.seq != seq0;
         if !acks.is_empty() {
-            let result = self.write_group(
-                &mut buf,
-                self.config.fsync == FsyncPolicy::Batch,
-                (seq0, prev0, id0, len0),
-            );
+            let result = self.write_group(&mut buf, false, (seq0, prev0, id0, len0));
             self.settle(acks, result);
         }
         if wrote {
             self.counters.groups.fetch_add(1, Ordering::Relaxed);
         }
-        let synced = if waiters.is_empty() && close.is_none() {
-            Ok(())
-        } else {
-            self.sync()
-        };
-        if !waiters.is_empty() {
-            // A flush also brings the head up to date.
-            self.write_head(self.config.fsync != FsyncPolicy::Never);
+        if self.seq != seq0 {
+            self.syncer.written(Position {
+                seq: self.seq,
+                entry_id: self.last_id.clone(),
+                hmac: self.prev_hmac.clone(),
+            });
         }
         for w in waiters {
-            w.send(synced.clone());
+            // A flush also brings the head up to date.
+            self.syncer.flush(Box::new(move |r| w.send(r)));
         }
         match close {
             None => false,
             Some(reply) => {
-                self.write_head(true);
+                let synced = self.syncer.stop();
                 let _ = self.file.unlock();
                 reply.send(synced);
                 true
@@ -582,22 +588,5 @@ impl State {
         self.file
             .sync_data()
             .map_err(io_err(&self.config.path, "fsync"))
-    }
-
-    fn write_head(&self, durable: bool) {
-        if self.seq == 0 || self.failed.is_some() {
-            return;
-        }
-        let head = Head::new(
-            self.seq,
-            &self.last_id,
-            &self.prev_hmac,
-            self.config.keyring.active(),
-            &self.config.instance,
-            now_ns(),
-        );
-        if write_head(&self.head_path, &head, durable).is_err() {
-            self.counters.head_failures.fetch_add(1, Ordering::Relaxed);
-        }
     }
 }
