@@ -781,3 +781,38 @@ fn a_check_in_audit_mode_records_shadow_rows_and_promotion_is_one_line() {
         (403, Some("prompt_injection"))
     );
 }
+
+#[test]
+fn an_unchanged_unary_answer_is_delivered_byte_for_byte_and_a_rewritten_one_is_not() {
+    let plugins = plugins_dir(&["fx_good"]);
+    // Odd spacing, key order and an escaped non-ASCII character: re-serialising
+    // would change all three.
+    let original = r#"{ "id" : "cmpl-1", "zeta": 1, "choices":[{"index":0,"message":{"role":"assistant","content":"caf\u00e9 is open"},"finish_reason":"stop"}], "alpha": 2 }"#;
+    let mock = Mock::start(move |seen| {
+        let body = if seen.body.contains("leak") {
+            original.replace("is open", "hunter2")
+        } else {
+            original.to_string()
+        };
+        Reply::Json(200, body)
+    });
+    let gate = Gate::start(&config(plugins.path(), ""), &mock.url, &[]);
+    let url = format!("{}/v1/chat/completions", gate.url());
+    let r = post(&url, &chat("hi", false));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, original);
+    let id = r.header("x-signet-correlation-id").unwrap().to_string();
+    let rows = gate.wait_for_row(|r| r["entry_id"] == id.as_str());
+    assert_eq!(
+        row_by_id(&rows, &id)["metadata"]["response_sha256"],
+        signet::audit::body_digest(original.as_bytes())
+            .trim_start_matches("sha256:")
+            .to_string()
+    );
+    // A redaction rewrites the answer: it is re-serialised with the new text.
+    let r = post(&url, &chat("leak please", false));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_ne!(r.body, original);
+    let content = r.json()["choices"][0]["message"]["content"].clone();
+    assert!(!content.as_str().unwrap().contains("hunter2"), "{content}");
+}

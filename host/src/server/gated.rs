@@ -300,6 +300,9 @@ async fn unary(mut ex: Exchange, bytes: Bytes) -> Response {
         .and_then(Value::as_str)
         .map(String::from);
 
+    // Whether a check rewrote anything; if not, the upstream's bytes go out as
+    // they came (no re-serialisation, and byte-for-byte what the model sent).
+    let mut rewritten = false;
     // INSPECTION: each text segment is one chunk, in document order.
     let t = Instant::now();
     let mut acc = Arc::new(String::new());
@@ -326,6 +329,7 @@ async fn unary(mut ex: Exchange, bytes: Bytes) -> Response {
                 let a = Arc::make_mut(&mut acc);
                 a.truncate(start);
                 a.push_str(&text);
+                rewritten = true;
                 if let Some(slot) = body.pointer_mut(&seg.pointer) {
                     *slot = Value::String(text);
                 }
@@ -360,6 +364,7 @@ async fn unary(mut ex: Exchange, bytes: Bytes) -> Response {
         {
             Gate::Pass => {
                 if call.arguments != at.arguments {
+                    rewritten = true;
                     response::set_tool_arguments(api, &mut body, &at, &call.arguments);
                 }
             }
@@ -373,10 +378,15 @@ async fn unary(mut ex: Exchange, bytes: Bytes) -> Response {
     ex.st.metrics.stage_latency("commitment", t.elapsed());
     ex.flush();
     if !removed.is_empty() {
+        rewritten = true;
         response::remove_tool_calls(&mut body, &removed);
         body["signet"] = json!({ "refused_tool_calls": refused_calls });
     }
-    let out = serde_json::to_vec(&body).unwrap_or_default();
+    let out = if rewritten {
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+    } else {
+        bytes
+    };
     let end = Ending {
         outcome: "completed",
         status: 200,

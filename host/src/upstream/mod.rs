@@ -116,7 +116,18 @@ pub struct Upstream {
     api_key: Option<String>,
     timeout: Duration,
     max_body: usize,
+    /// The gated endpoints' URLs, parsed once (a URL parse per request showed
+    /// in profiles).
+    parsed: Vec<(&'static str, reqwest::Url)>,
 }
+
+/// Paths whose full URL is parsed once at startup.
+const HOT_PATHS: &[&str] = &[
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/messages",
+];
 
 /// Headers forwarded to the upstream (lower-case names); everything else,
 /// including owner and classification headers, stays at the gate.
@@ -153,7 +164,16 @@ impl Upstream {
             .map_err(|e| UpstreamError::Setup(e.to_string()))?;
         let base = base.trim_end_matches('/');
         let base = base.strip_suffix("/v1").unwrap_or(base).to_string();
+        let parsed = HOT_PATHS
+            .iter()
+            .filter_map(|p| {
+                reqwest::Url::parse(&format!("{base}{p}"))
+                    .ok()
+                    .map(|u| (*p, u))
+            })
+            .collect();
         Ok(Upstream {
+            parsed,
             client,
             base,
             label: label.to_string(),
@@ -197,8 +217,12 @@ impl Upstream {
     ) -> Result<Incoming, UpstreamError> {
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| UpstreamError::Setup(e.to_string()))?;
-        let url = format!("{}{}", self.base, path_and_query);
-        let mut rb = self.client.request(method, &url);
+        let mut rb = match self.parsed.iter().find(|(p, _)| *p == path_and_query) {
+            Some((_, url)) => self.client.request(method, url.clone()),
+            None => self
+                .client
+                .request(method, format!("{}{}", self.base, path_and_query)),
+        };
         let anthropic = path_and_query.starts_with("/v1/messages");
         // The configured key applies to forwarded requests only, never to send_exact.
         let key = if filter {
