@@ -5,25 +5,86 @@
 
 use std::sync::OnceLock;
 
-/// True if `w` (lower-case ASCII) is in the list.
-pub(super) fn is_common(w: &str) -> bool {
-    static PACKED: OnceLock<Vec<u128>> = OnceLock::new();
-    let table = PACKED.get_or_init(|| {
-        let mut v: Vec<u128> = WORDS.iter().filter_map(|w| pack(w)).collect();
+/// True if `w` (lower-case ASCII) is in the list. Most tokens a cipher overlay produces are
+/// gibberish, so a table of the lists' two-letter prefixes turns nearly all of
+/// them away before the binary search.
+pub(super) fn is_common(w: &[u8]) -> bool {
+    struct Table {
+        packed: Vec<u128>,
+        /// Bit `b` of `prefixes[a]`: some word starts with letters a, b.
+        prefixes: [u32; 26],
+    }
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        let mut packed: Vec<u128> = WORDS.iter().filter_map(|w| pack(w.as_bytes())).collect();
+        packed.sort_unstable();
+        let mut prefixes = [0u32; 26];
+        for w in WORDS {
+            if let [a @ b'a'..=b'z', b @ b'a'..=b'z', ..] = w.as_bytes() {
+                if let Some(slot) = prefixes.get_mut(usize::from(a - b'a')) {
+                    *slot |= 1 << (b - b'a');
+                }
+            }
+        }
+        Table { packed, prefixes }
+    });
+    let [a @ b'a'..=b'z', b @ b'a'..=b'z', ..] = w else {
+        return false;
+    };
+    let known = t
+        .prefixes
+        .get(usize::from(a - b'a'))
+        .is_some_and(|bits| bits & (1 << (b - b'a')) != 0);
+    known && pack(w).is_some_and(|k| t.packed.binary_search(&k).is_ok())
+}
+
+/// Call `each(k)` for every Caesar shift k (0..26) that turns the lower-case
+/// ASCII token `w` into a listed word. Two words are shifts of each other
+/// exactly when they have the same length and the same letter-to-letter steps
+/// (mod 26), so one lookup of that signature finds every k at once: the
+/// cipher decoder tallies all 25 shifts of a passage in a single pass instead
+/// of ranking them and re-reading it per shift.
+pub(super) fn shifts_to_common(w: &[u8], mut each: impl FnMut(u8)) {
+    static TABLE: OnceLock<Vec<(u128, u8)>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut v: Vec<(u128, u8)> = WORDS
+            .iter()
+            .filter_map(|w| Some((signature(w.as_bytes())?, *w.as_bytes().first()?)))
+            .collect();
         v.sort_unstable();
         v
     });
-    pack(w).is_some_and(|k| table.binary_search(&k).is_ok())
+    let (Some(sig), Some(&first)) = (signature(w), w.first()) else {
+        return;
+    };
+    let from = table.partition_point(|e| e.0 < sig);
+    for &(_, word_first) in table.iter().skip(from).take_while(|e| e.0 == sig) {
+        each((word_first + 26 - first) % 26);
+    }
+}
+
+/// Length and letter-to-letter steps of a lower-case word of 2 to 15 letters.
+fn signature(w: &[u8]) -> Option<u128> {
+    if !(2..=15).contains(&w.len()) || !w.iter().all(u8::is_ascii_lowercase) {
+        return None;
+    }
+    let mut k: u128 = 0;
+    for pair in w.windows(2) {
+        if let [a, b] = pair {
+            k = k << 5 | u128::from((b + 26 - a) % 26);
+        }
+    }
+    Some(k | (w.len() as u128) << 120)
 }
 
 /// A word of up to 15 bytes as one integer (length in the top bits), so
 /// lookups compare integers.
-fn pack(w: &str) -> Option<u128> {
+fn pack(w: &[u8]) -> Option<u128> {
     if w.len() > 15 {
         return None;
     }
     let mut k: u128 = 0;
-    for b in w.bytes() {
+    for &b in w {
         k = k << 8 | u128::from(b);
     }
     Some(k | (w.len() as u128) << 124)
@@ -92,6 +153,34 @@ mod tests {
         assert!(WORDS
             .iter()
             .all(|w| w.bytes().all(|b| b.is_ascii_lowercase())));
-        assert!(is_common("ignore") && is_common("the") && !is_common("dan"));
+        assert!(is_common(b"ignore") && is_common(b"the") && !is_common(b"dan"));
+        // Every listed word passes the prefix table; near misses do not.
+        assert!(WORDS.iter().all(|w| is_common(w.as_bytes())));
+        for w in ["", "a", "ig", "ignor", "ignorex", "Ignore", "zz", "the "] {
+            assert!(!is_common(w.as_bytes()), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn shifts_are_found_from_the_signature() {
+        let shifts = |w: &str| {
+            let mut v = Vec::new();
+            shifts_to_common(w.as_bytes(), |k| v.push(k));
+            v.sort_unstable();
+            v
+        };
+        // "vtaber" is ROT13 of "ignore"; "the" is itself listed.
+        assert_eq!(shifts("vtaber"), [13]);
+        assert!(shifts("the").contains(&0));
+        // Every listed word, shifted by every k, is found with the shift back.
+        for w in WORDS {
+            for k in 1..26u8 {
+                let enc: Vec<u8> = w.bytes().map(|b| b'a' + (b - b'a' + k) % 26).collect();
+                let mut back = Vec::new();
+                shifts_to_common(&enc, |j| back.push(j));
+                assert!(back.contains(&(26 - k)), "{w} rot{k}");
+            }
+        }
+        assert!(shifts("").is_empty() && shifts("x").is_empty() && shifts("ab-c").is_empty());
     }
 }

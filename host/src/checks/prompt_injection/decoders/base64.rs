@@ -67,19 +67,27 @@ fn looks_encoded(s: &[u8]) -> bool {
 fn candidates(text: &str) -> Vec<(usize, Vec<u8>)> {
     let b = text.as_bytes();
     let mut out = Vec::new();
+    // One scratch buffer for every run; only runs that look encoded are kept
+    // (ordinary words, the usual case, allocate nothing).
+    let mut compact: Vec<u8> = Vec::new();
+    let mut keep = |start: usize, compact: &mut Vec<u8>| {
+        if looks_encoded(compact) {
+            out.push((start, compact.clone()));
+        }
+        compact.clear();
+    };
     let mut i = 0;
     while i < b.len() {
         if !b.get(i).copied().is_some_and(is_alpha) {
             i += 1;
             continue;
         }
-        let mut compact: Vec<u8> = Vec::new();
         let mut seg_start = i;
         let mut seg = 0usize;
         loop {
             while let Some(&c) = b.get(i).filter(|&&c| is_alpha(c)) {
                 if c != b'=' && compact.last() == Some(&b'=') {
-                    out.push((seg_start, std::mem::take(&mut compact)));
+                    keep(seg_start, &mut compact);
                     seg_start = i;
                 }
                 compact.push(c);
@@ -98,9 +106,8 @@ fn candidates(text: &str) -> Vec<(usize, Vec<u8>)> {
             }
             break;
         }
-        out.push((seg_start, compact));
+        keep(seg_start, &mut compact);
     }
-    out.retain(|(_, c)| looks_encoded(c));
     out
 }
 

@@ -1,30 +1,28 @@
 //! Cipher overlays: Caesar shifts (ROT13 and the others), Atbash, reversal
 //! (of a whole run, and of each word in place) and ROT47. Unlike the other
-//! decoders these turn any text into other text, so each result must pass
-//! `plausibility::overlay_reads_better`: it has to read like English clearly
-//! better than its input did. Ordinary prose never passes (shifting "tell
-//! her" gives "pahh dan", which reads worse, not better).
+//! decoders these turn any text into other text, so each result must read
+//! like English clearly better than its input did
+//! (`plausibility::reads_better`). Ordinary prose never passes (shifting
+//! "tell her" gives "pahh dan", which reads worse, not better).
 //!
 //! Candidates are runs of words that are *not* common English (at least two
 //! words of 3+ letters, 10+ letters in all), so in a mixed message only the
-//! enciphered part is tried; ROT47 is tried on lines dense in symbols. Caesar
-//! shifts are ranked by letter frequencies first, and only the best few (and
-//! ROT13) are materialised. Runs are charged as work steps rather than as
-//! encoded candidates, and a passage repeated in one text is tried once.
+//! enciphered part is tried; ROT47 is tried on lines dense in symbols. The
+//! letter overlays of a run are scored together in one pass over its words
+//! (every Caesar shift at once, from each word's shift-invariant signature;
+//! see `words::shifts_to_common`), and only overlays that pass are built.
+//! Runs are charged as work steps rather than as encoded candidates, and a
+//! passage repeated in one text is tried once.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
-use super::super::plausibility::{
-    atbash_helps, caesar_candidates, english_score, english_score_mapped, letter_histogram,
-    overlay_reads_better, reads_better,
-};
+use super::super::plausibility::{for_each_token, overlay_reads_better, reads_better};
 use super::super::words;
 use super::{Data, Decoded, Sink};
 
 const MIN_LETTERS: usize = 10;
-const CAESAR_KEEP: usize = 3;
 const MAX_LINE: usize = 4096;
 
 pub(super) fn caesar(s: &str, k: u8) -> String {
@@ -83,12 +81,16 @@ fn uncommon_runs(text: &str) -> Vec<(usize, usize)> {
             }
         }
     };
-    let mut lower = String::with_capacity(32);
+    let mut lower = [0u8; 16];
     for (s, e) in super::byte_runs(text, 1, |b| b.is_ascii_alphabetic()) {
         let Some(word) = text.get(s..e) else { continue };
-        lower.clear();
-        lower.extend(word.chars().take(32).map(|c| c.to_ascii_lowercase()));
-        let common = word.len() >= 3 && word.len() <= 16 && words::is_common(&lower);
+        let common = (3..=16).contains(&word.len())
+            && lower.get_mut(..word.len()).is_some_and(|buf| {
+                for (l, b) in buf.iter_mut().zip(word.bytes()) {
+                    *l = b.to_ascii_lowercase();
+                }
+                words::is_common(buf)
+            });
         let line_break = run.is_some_and(|r| text.get(r.1..s).is_some_and(|g| g.contains('\n')));
         if common || line_break {
             close(&mut run);
@@ -133,8 +135,8 @@ const ROT_NAMES: [&str; 26] = [
     "rot21", "rot22", "rot23", "rot24", "rot25",
 ];
 
-/// Fixed work charged per overlay attempt (histogram and shift ranking).
-const RANKING_STEPS: usize = 1_000;
+/// Fixed work charged per passage tried (on top of a few steps per byte).
+const PASSAGE_STEPS: usize = 1_000;
 
 /// True the first time `seg` is seen in this text (repeated passages of a
 /// long document are tried once).
@@ -164,14 +166,6 @@ impl Overlay {
         }
     }
 
-    fn map(self, b: u8) -> u8 {
-        match self {
-            Overlay::Shift(k) => b'a' + (b.wrapping_sub(b'a') % 26 + k) % 26,
-            Overlay::Atbash => b'z' - b.wrapping_sub(b'a') % 26,
-            Overlay::Reverse | Overlay::ReverseWords => b,
-        }
-    }
-
     fn apply(self, seg: &str) -> String {
         match self {
             Overlay::Shift(k) => caesar(seg, k),
@@ -182,6 +176,43 @@ impl Overlay {
     }
 }
 
+/// How many of a passage's words are listed words as they are, under each
+/// Caesar shift, under Atbash and spelled backwards: one pass, no text built.
+struct Tally {
+    words: usize,
+    /// `shifted[k]`: words that Caesar shift k turns into listed words
+    /// (`shifted[0]`: as they are).
+    shifted: [usize; 26],
+    atbash: usize,
+    reversed: usize,
+}
+
+fn tally(seg: &str) -> Tally {
+    let mut t = Tally {
+        words: 0,
+        shifted: [0; 26],
+        atbash: 0,
+        reversed: 0,
+    };
+    for_each_token(seg, |word| {
+        t.words += 1;
+        let Some(w) = word else { return };
+        words::shifts_to_common(w, |k| {
+            if let Some(n) = t.shifted.get_mut(usize::from(k)) {
+                *n += 1;
+            }
+        });
+        w.reverse();
+        t.reversed += usize::from(words::is_common(w));
+        for b in w.iter_mut() {
+            *b = b'z' - (*b - b'a');
+        }
+        w.reverse();
+        t.atbash += usize::from(words::is_common(w));
+    });
+    t
+}
+
 fn letter_overlays(text: &str, sink: &mut dyn Sink) -> bool {
     let mut seen = HashSet::new();
     for (s, e) in uncommon_runs(text) {
@@ -189,40 +220,33 @@ fn letter_overlays(text: &str, sink: &mut dyn Sink) -> bool {
         if !fresh(&mut seen, seg) {
             continue;
         }
-        let h = letter_histogram(seg);
-        let mut overlays: Vec<Overlay> = caesar_candidates(&h, CAESAR_KEEP)
-            .into_iter()
-            .map(Overlay::Shift)
-            .collect();
-        if atbash_helps(&h) {
-            overlays.push(Overlay::Atbash);
-        }
-        overlays.push(Overlay::Reverse);
         // Overlay runs are charged as work, not as encoded candidates: prose
-        // has many of them, and each costs a few passes over itself.
-        if !sink.steps(seg.len() * (overlays.len() + 1) + RANKING_STEPS) {
+        // has many of them.
+        if !sink.steps(seg.len() * 4 + PASSAGE_STEPS) {
             return false;
         }
-        let base = english_score(seg);
+        let t = tally(seg);
+        let base = (t.shifted[0], t.words);
+        let better = |hits: usize| reads_better(base, (hits, t.words));
+        let mut overlays: Vec<Overlay> = (1u8..26)
+            .zip(t.shifted.iter().skip(1))
+            .filter(|&(_, &hits)| better(hits))
+            .map(|(k, _)| Overlay::Shift(k))
+            .collect();
+        if better(t.atbash) {
+            overlays.push(Overlay::Atbash);
+        }
+        if better(t.reversed) {
+            overlays.extend([Overlay::Reverse, Overlay::ReverseWords]);
+        }
         for o in overlays {
-            // Score the overlay without building it; build only on success.
-            let score = english_score_mapped(seg, |b| o.map(b), matches!(o, Overlay::Reverse));
-            if !reads_better(base, score) {
-                continue;
-            }
-            let outs = match o {
-                Overlay::Reverse => vec![Overlay::Reverse, Overlay::ReverseWords],
-                other => vec![other],
+            let d = Decoded {
+                name: o.name(),
+                start: s,
+                data: Data::Text(o.apply(seg)),
             };
-            for o in outs {
-                let d = Decoded {
-                    name: o.name(),
-                    start: s,
-                    data: Data::Text(o.apply(seg)),
-                };
-                if !sink.steps(seg.len()) || !sink.emit(d) {
-                    return false;
-                }
+            if !sink.steps(seg.len()) || !sink.emit(d) {
+                return false;
             }
         }
     }
