@@ -2,6 +2,7 @@
 //! the semantic text segments (inspected; addressable by JSON pointer so a
 //! redaction can rewrite them in place), the tool calls (gated; removable),
 //! and usage. Ids and model names are never treated as text.
+use super::At;
 use serde_json::Value;
 
 /// Which API a request used.
@@ -63,7 +64,7 @@ pub struct TokenUsage {
 }
 
 fn push_str(out: &mut Vec<TextSeg>, v: &Value, pointer: String) {
-    if let Some(s) = v.pointer(&pointer).and_then(Value::as_str) {
+    if let Some(s) = v.at(&pointer).and_then(Value::as_str) {
         if !s.is_empty() {
             out.push(TextSeg {
                 pointer,
@@ -92,7 +93,7 @@ pub fn unary_texts(api: Api, body: &Value) -> Vec<TextSeg> {
                     push_str(&mut out, body, format!("/choices/{i}/{field}"));
                 }
                 let parts = body
-                    .pointer(&format!("/choices/{i}/message/content"))
+                    .at(&format!("/choices/{i}/message/content"))
                     .and_then(Value::as_array)
                     .map_or(0, Vec::len);
                 for j in 0..parts {
@@ -131,7 +132,7 @@ pub fn unary_tool_calls(api: Api, body: &Value) -> Vec<ToolCallAt> {
             for i in 0..n {
                 let array = format!("/choices/{i}/message/tool_calls");
                 let calls = body
-                    .pointer(&array)
+                    .at(&array)
                     .and_then(Value::as_array)
                     .cloned()
                     .unwrap_or_default();
@@ -172,7 +173,7 @@ pub fn unary_tool_calls(api: Api, body: &Value) -> Vec<ToolCallAt> {
 }
 
 fn str_at(v: &Value, p: &str) -> String {
-    v.pointer(p)
+    v.at(p)
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string()
@@ -220,9 +221,7 @@ pub fn remove_tool_calls(body: &mut Value, refused: &[ToolCallAt]) {
 
 /// Usage of a unary response, or of a stream event that carries it.
 pub fn usage(body: &Value) -> Option<TokenUsage> {
-    let u = body
-        .get("usage")
-        .or_else(|| body.pointer("/message/usage"))?;
+    let u = body.get("usage").or_else(|| body.at("/message/usage"))?;
     let get = |k: &str| u.get(k).and_then(Value::as_u64);
     let prompt = get("prompt_tokens")
         .or_else(|| get("input_tokens"))

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::response::{Api, TextSeg, TokenUsage};
+use super::At;
 
 /// A fragment of a streamed tool call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,23 +58,23 @@ fn openai(v: &Value) -> EventInfo {
     for (ci, c) in choices.iter().enumerate() {
         let choice = c.get("index").and_then(Value::as_u64).unwrap_or(ci as u64);
         for field in [
-            "delta/content",
-            "delta/refusal",
-            "delta/reasoning_content",
-            "text",
+            "/delta/content",
+            "/delta/refusal",
+            "/delta/reasoning_content",
+            "/text",
         ] {
-            let pointer = format!("/choices/{ci}/{field}");
-            if let Some(s) = v.pointer(&pointer).and_then(Value::as_str) {
+            // The pointer string is built only for a text that is there.
+            if let Some(s) = c.at(field).and_then(Value::as_str) {
                 if !s.is_empty() {
                     info.texts.push(TextSeg {
-                        pointer,
+                        pointer: format!("/choices/{ci}{field}"),
                         text: s.to_string(),
                     });
                 }
             }
         }
         let calls = c
-            .pointer("/delta/tool_calls")
+            .at("/delta/tool_calls")
             .and_then(Value::as_array)
             .map_or(&[][..], Vec::as_slice);
         for (k, t) in calls.iter().enumerate() {
@@ -82,11 +83,11 @@ fn openai(v: &Value) -> EventInfo {
                 index: t.get("index").and_then(Value::as_u64).unwrap_or(k as u64),
                 id: t.get("id").and_then(Value::as_str).map(String::from),
                 name: t
-                    .pointer("/function/name")
+                    .at("/function/name")
                     .and_then(Value::as_str)
                     .map(String::from),
                 arguments: t
-                    .pointer("/function/arguments")
+                    .at("/function/arguments")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string(),
@@ -122,7 +123,7 @@ fn anthropic(event: Option<&str>, v: &Value) -> EventInfo {
                     for f in ["text", "thinking"] {
                         let pointer = format!("/content_block/{f}");
                         if let Some(s) = v
-                            .pointer(&pointer)
+                            .at(&pointer)
                             .and_then(Value::as_str)
                             .filter(|s| !s.is_empty())
                         {
@@ -135,14 +136,14 @@ fn anthropic(event: Option<&str>, v: &Value) -> EventInfo {
                 }
             }
         }
-        "content_block_delta" => match v.pointer("/delta/type").and_then(Value::as_str) {
+        "content_block_delta" => match v.at("/delta/type").and_then(Value::as_str) {
             Some("input_json_delta") => info.fragments.push(ToolFragment {
                 choice: 0,
                 index,
                 id: None,
                 name: None,
                 arguments: v
-                    .pointer("/delta/partial_json")
+                    .at("/delta/partial_json")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string(),
@@ -151,7 +152,7 @@ fn anthropic(event: Option<&str>, v: &Value) -> EventInfo {
                 for f in ["text", "thinking"] {
                     let pointer = format!("/delta/{f}");
                     if let Some(s) = v
-                        .pointer(&pointer)
+                        .at(&pointer)
                         .and_then(Value::as_str)
                         .filter(|s| !s.is_empty())
                     {
@@ -166,7 +167,7 @@ fn anthropic(event: Option<&str>, v: &Value) -> EventInfo {
         "content_block_stop" => info.block_stop = Some(index),
         "message_delta" => {
             info.finish_reason = v
-                .pointer("/delta/stop_reason")
+                .at("/delta/stop_reason")
                 .and_then(Value::as_str)
                 .map(String::from);
             info.usage = v
@@ -175,7 +176,7 @@ fn anthropic(event: Option<&str>, v: &Value) -> EventInfo {
                 .and_then(Value::as_u64)
                 .map(|c| TokenUsage {
                     prompt: v
-                        .pointer("/usage/input_tokens")
+                        .at("/usage/input_tokens")
                         .and_then(Value::as_u64)
                         .unwrap_or(0),
                     completion: c,

@@ -11,6 +11,7 @@
 //! Ids, model names, image data, and tool-call arguments the model itself
 //! produced in earlier turns are not text. Never panics on odd shapes: what
 //! does not look like text is skipped.
+use super::At;
 use serde_json::Value;
 
 /// What a piece of text is.
@@ -103,12 +104,10 @@ fn text_blocks<'a>(
                     _ => {}
                 }
             }
-            Some("document")
-                if b.pointer("/source/type").and_then(Value::as_str) == Some("text") =>
-            {
+            Some("document") if b.at("/source/type").and_then(Value::as_str) == Some("text") => {
                 push(
                     out,
-                    b.pointer("/source/data"),
+                    b.at("/source/data"),
                     format!("{base}/{j}/source/data"),
                     role,
                     kind,

@@ -18,6 +18,7 @@ use super::{preflight, stream, AppState};
 use crate::checks::{Owner, Request, ResponseSoFar, ToolCall, Usage};
 use crate::pipeline::{ChunkGate, Gate, Refusal};
 use crate::protocol::response::{self, Api};
+use crate::protocol::At;
 
 /// Handler for every gated POST endpoint.
 pub async fn handle(
@@ -295,7 +296,7 @@ async fn unary(mut ex: Exchange, bytes: Bytes) -> Response {
         completion_tokens: u.completion,
     });
     let finish_reason = body
-        .pointer("/choices/0/finish_reason")
+        .at("/choices/0/finish_reason")
         .or_else(|| body.get("stop_reason"))
         .and_then(Value::as_str)
         .map(String::from);
