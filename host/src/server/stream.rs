@@ -8,7 +8,10 @@
 //! durable, and carries `signet_receipt` (and `signet.refused_tool_calls`).
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -29,6 +32,9 @@ use crate::protocol::stream::{event_info, strip_openai_tool_calls, EventInfo};
 use crate::upstream::Incoming;
 
 const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
+/// Queued bytes past this go to the caller without waiting for the upstream
+/// to pause (the channel's capacity then bounds what a slow caller holds up).
+const FLUSH_BYTES: usize = 16 * 1024;
 
 /// Start streaming the gated response.
 pub async fn respond(ex: Exchange, incoming: Incoming) -> Response {
@@ -79,6 +85,8 @@ struct Pump {
     pending_final: Option<Value>,
     after_final: Vec<Vec<u8>>,
     template: Value,
+    /// Judged bytes not yet handed to the caller's connection.
+    out: Vec<u8>,
 }
 
 async fn pump(ex: Exchange, mut incoming: Incoming, tx: mpsc::Sender<Bytes>) {
@@ -97,48 +105,107 @@ async fn pump(ex: Exchange, mut incoming: Incoming, tx: mpsc::Sender<Bytes>) {
         pending_final: None,
         after_final: Vec::new(),
         template: Value::Null,
+        out: Vec::new(),
     };
-    let mut parser = SseParser::new(MAX_EVENT_BYTES);
-    loop {
-        let t = Instant::now();
-        let next = incoming.chunk().await;
-        p.ex.upstream_wait += t.elapsed();
-        let events = match next {
-            Ok(Some(bytes)) => match parser.push(&bytes) {
-                Ok(evs) => evs,
-                Err(e) => {
-                    p.fail(&e.to_string()).await;
-                    return;
-                }
-            },
-            Ok(None) => {
-                if let Some(ev) = parser.finish() {
-                    if let Flow::Stop = p.on_event(ev).await {
-                        return;
-                    }
-                }
-                p.end_of_stream().await;
-                return;
-            }
-            Err(e) => {
-                p.fail(&e.to_string()).await;
-                return;
-            }
-        };
-        for ev in events {
-            if let Flow::Stop = p.on_event(ev).await {
-                return;
-            }
-        }
+    p.run(&mut incoming).await;
+    // Whatever the ending, what was judged and queued goes out (an abort
+    // event, the final event, `[DONE]`); a caller that left gets nothing.
+    let out = std::mem::take(&mut p.out);
+    if !out.is_empty() {
+        let _ = p.tx.send(Bytes::from(out)).await;
     }
 }
 
+/// `fut` polled once now; `None` while it is pending.
+async fn poll_now<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match Pin::new(&mut *fut).poll(cx) {
+        Poll::Ready(v) => Poll::Ready(Some(v)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
+}
+
 impl Pump {
+    /// Read, judge and queue the upstream's events until the stream ends.
+    async fn run(&mut self, incoming: &mut Incoming) {
+        let mut parser = SseParser::new(MAX_EVENT_BYTES);
+        loop {
+            let t = Instant::now();
+            let next = {
+                let mut fut = std::pin::pin!(incoming.chunk());
+                // Events the upstream sent together arrive here one HTTP chunk
+                // at a time (the client connection decodes the next while this
+                // task yields). Give it that one turn before handing what is
+                // queued to the caller: events that came in one read leave in
+                // one socket write instead of one write each.
+                match poll_now(&mut fut).await {
+                    Some(r) => r,
+                    None => {
+                        tokio::task::yield_now().await;
+                        match poll_now(&mut fut).await {
+                            Some(r) => r,
+                            None => {
+                                if let Flow::Stop = self.flush().await {
+                                    return;
+                                }
+                                fut.await
+                            }
+                        }
+                    }
+                }
+            };
+            self.ex.upstream_wait += t.elapsed();
+            let events = match next {
+                Ok(Some(bytes)) => match parser.push(&bytes) {
+                    Ok(evs) => evs,
+                    Err(e) => {
+                        self.fail(&e.to_string()).await;
+                        return;
+                    }
+                },
+                Ok(None) => {
+                    if let Some(ev) = parser.finish() {
+                        if let Flow::Stop = self.on_event(ev).await {
+                            return;
+                        }
+                    }
+                    self.end_of_stream().await;
+                    return;
+                }
+                Err(e) => {
+                    self.fail(&e.to_string()).await;
+                    return;
+                }
+            };
+            for ev in events {
+                if let Flow::Stop = self.on_event(ev).await {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Queue judged bytes for the caller (hashed into the receipt's body
+    /// digest when `hashed`); they leave with the next [`Pump::flush`].
     async fn send(&mut self, bytes: Vec<u8>, hashed: bool) -> Flow {
         if hashed {
             self.hasher.update(&bytes);
         }
-        if self.tx.send(Bytes::from(bytes)).await.is_err() {
+        self.out.extend_from_slice(&bytes);
+        if self.out.len() >= FLUSH_BYTES {
+            return self.flush().await;
+        }
+        Flow::Go
+    }
+
+    /// Hand the queued bytes to the caller's connection as one frame; a
+    /// caller that has gone ends the request as `client_disconnect`.
+    async fn flush(&mut self) -> Flow {
+        if self.out.is_empty() {
+            return Flow::Go;
+        }
+        let out = Bytes::from(std::mem::take(&mut self.out));
+        if self.tx.send(out).await.is_err() {
             self.client_gone().await;
             return Flow::Stop;
         }
@@ -464,11 +531,10 @@ impl Pump {
         Flow::Stop
     }
 
+    /// Queue the request's last bytes (RECORD already ran, so a disconnect
+    /// changes nothing); `pump` sends them when the stream ends.
     async fn send_final(&mut self, bytes: Vec<u8>) -> Flow {
-        // RECORD already ran: a disconnect here changes nothing.
-        if self.tx.send(Bytes::from(bytes)).await.is_err() {
-            return Flow::Stop;
-        }
+        self.out.extend_from_slice(&bytes);
         Flow::Go
     }
 

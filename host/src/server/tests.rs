@@ -13,6 +13,11 @@ use crate::pipeline::{CheckInstance, MemoryLog, Mode, OnError, Pipeline};
 use crate::upstream::Upstream;
 
 fn state(log: Arc<MemoryLog>) -> Arc<AppState> {
+    // Never contacted by the tests that use it: every request is refused first.
+    state_on(log, "http://127.0.0.1:9")
+}
+
+fn state_on(log: Arc<MemoryLog>, upstream: &str) -> Arc<AppState> {
     let registry = Registry::with_builtins();
     let f = registry.get("owner_resolution").unwrap();
     let check = (f.build)(&serde_json::json!({})).unwrap();
@@ -31,14 +36,7 @@ fn state(log: Arc<MemoryLog>) -> Arc<AppState> {
     let sink = Arc::new(crate::cli::CollectingSink::default());
     Arc::new(AppState {
         pipeline: Arc::new(Pipeline::new(vec![inst], sink)),
-        // Never contacted by these tests: every request is refused first.
-        upstream: Upstream::new(
-            "http://127.0.0.1:9",
-            "test-upstream",
-            None,
-            Duration::from_secs(1),
-        )
-        .unwrap(),
+        upstream: Upstream::new(upstream, "test-upstream", None, Duration::from_secs(1)).unwrap(),
         audit: log,
         metrics: Arc::new(Metrics::default()),
         strict_errors: false,
@@ -137,4 +135,85 @@ async fn preflight_rejections_name_the_kind_and_are_recorded() {
     let preflight: Vec<_> = rows.iter().filter(|r| r.check == "preflight").collect();
     assert_eq!(preflight.len(), 2);
     assert_eq!(preflight[1].entry_id, b["correlation_id"].as_str().unwrap());
+}
+
+/// An upstream that answers one request with `events` SSE events, each its own
+/// HTTP chunk, all written to the socket at once.
+async fn burst_upstream(events: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut got = Vec::new();
+        // Headers, then the body by its Content-Length.
+        loop {
+            let n = sock.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).to_lowercase();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if got.len() >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+        let mut out = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        let mut chunk = |data: String| {
+            let ev = format!("data: {data}\n\n");
+            out.extend_from_slice(format!("{:x}\r\n{ev}\r\n", ev.len()).as_bytes());
+        };
+        for i in 0..events {
+            chunk(serde_json::json!({"id": "c1", "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {"content": format!("word{i} ")}, "finish_reason": null}]}).to_string());
+        }
+        chunk(
+            serde_json::json!({"id": "c1", "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            .to_string(),
+        );
+        chunk("[DONE]".into());
+        out.extend_from_slice(b"0\r\n\r\n");
+        sock.write_all(&out).await.unwrap();
+        sock.flush().await.unwrap();
+        // Keep the connection up until the gate has read everything.
+        let _ = sock.read(&mut buf).await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn stream_events_that_arrive_together_leave_together() {
+    let upstream = burst_upstream(20).await;
+    let log = Arc::new(MemoryLog::default());
+    let app = router(state_on(log.clone(), &upstream));
+    let req = Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .header("x-commit-owner", "human:alice")
+        .body(Body::from(
+            r#"{"stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+        ))
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body().into_data_stream();
+    let (mut frames, mut text) = (0, String::new());
+    while let Some(b) = futures_util::StreamExt::next(&mut body).await {
+        frames += 1;
+        text.push_str(&String::from_utf8_lossy(&b.unwrap()));
+    }
+    // Everything was judged and delivered, in order, with the receipt last...
+    for i in 0..20 {
+        assert!(text.contains(&format!("word{i} ")), "{text}");
+    }
+    assert!(text.find("word19").unwrap() < text.find("signet_receipt").unwrap());
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    // ...in a few frames (socket writes), not one per event.
+    assert!(frames <= 4, "{frames} frames for 22 events");
+    let rows = log.rows();
+    assert_eq!(rows.last().unwrap().reason, "completed");
 }
