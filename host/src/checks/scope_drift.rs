@@ -40,6 +40,8 @@
 //! The default ladder has no CONFIDENTIAL level: C markings count as SECRET.
 use std::sync::Arc;
 
+use memchr::memmem;
+
 use unicode_normalization::UnicodeNormalization;
 
 use super::classification_gate::{header_level, header_setting};
@@ -96,6 +98,16 @@ struct Marker {
 struct Inner {
     ladder: Ladder,
     markers: Vec<Marker>,
+    /// A prebuilt SIMD searcher per marker (same order as `markers`), so a
+    /// chunk scan builds no searcher.
+    finders: Vec<memmem::Finder<'static>>,
+    /// The bytes of each marker's needle (same order as `markers`): a needle
+    /// with a byte the window lacks is not searched for.
+    needle_bytes: Vec<ByteSet>,
+    /// Whether any banner marker matches in any letter case (the chunk is upper-cased once).
+    any_case_banners: bool,
+    /// Bytes of the longest (normalised) marker.
+    longest: usize,
     check_classification: bool,
     tolerance: f64,
     chars_per_token: f64,
@@ -240,6 +252,16 @@ fn build(cfg: &serde_json::Value) -> Result<ScopeDrift, String> {
     let longest = markers.iter().map(|m| m.needle.len()).max().unwrap_or(0);
     Ok(ScopeDrift {
         inner: Arc::new(Inner {
+            finders: markers
+                .iter()
+                .map(|m| memmem::Finder::new(m.needle.as_bytes()).into_owned())
+                .collect(),
+            needle_bytes: markers
+                .iter()
+                .map(|m| ByteSet::of(m.needle.as_bytes()))
+                .collect(),
+            any_case_banners: markers.iter().any(|m| m.any_case && !m.portion),
+            longest,
             check_classification: s.bool("check_classification_drift", true)?,
             tolerance: s.number("token_tolerance", 0.10, 0.0, 100.0)?,
             chars_per_token: s.number("chars_per_token", 4.0, 0.1, 1000.0)?,
@@ -256,8 +278,9 @@ fn build(cfg: &serde_json::Value) -> Result<ScopeDrift, String> {
 
 /// Text normalised for matching (zero-width and bidi formatting characters
 /// dropped, NFKC per character), with a map back to original byte offsets.
-struct Norm {
-    text: String,
+/// ASCII text (the common case) is borrowed as is.
+struct Norm<'a> {
+    text: std::borrow::Cow<'a, str>,
     /// Original offset of each normalised byte, plus one for the end; `None`: identity.
     map: Option<Vec<u32>>,
 }
@@ -267,11 +290,11 @@ fn is_format(c: char) -> bool {
         | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
-impl Norm {
-    fn new(s: &str) -> Norm {
+impl<'a> Norm<'a> {
+    fn new(s: &'a str) -> Norm<'a> {
         if s.is_ascii() {
             return Norm {
-                text: s.to_string(),
+                text: std::borrow::Cow::Borrowed(s),
                 map: None,
             };
         }
@@ -290,7 +313,7 @@ impl Norm {
         }
         map.push(at(s.len()));
         Norm {
-            text,
+            text: std::borrow::Cow::Owned(text),
             map: Some(map),
         }
     }
@@ -300,6 +323,16 @@ impl Norm {
         match &self.map {
             None => i,
             Some(m) => m.get(i).or(m.last()).map_or(i, |&o| o as usize),
+        }
+    }
+
+    /// The first normalised byte whose original offset is at or past `orig`.
+    fn norm_at(&self, orig: usize) -> usize {
+        match &self.map {
+            None => orig.min(self.text.len()),
+            Some(m) => m
+                .partition_point(|&o| (o as usize) < orig)
+                .min(self.text.len()),
         }
     }
 }
@@ -313,6 +346,29 @@ fn line_start_at(s: &str, pos: usize, at_start: bool) -> bool {
     match before.trim_end_matches([' ', '\t']).chars().next_back() {
         None => at_start,
         Some(c) => c == '\n' || c == '\r',
+    }
+}
+
+/// A set of byte values.
+#[derive(Debug, Default)]
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    fn of(bytes: &[u8]) -> ByteSet {
+        let mut set = ByteSet::default();
+        for &b in bytes {
+            if let Some(word) = set.0.get_mut(usize::from(b >> 6)) {
+                *word |= 1 << (b & 63);
+            }
+        }
+        set
+    }
+
+    fn contains_all(&self, other: &ByteSet) -> bool {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .all(|(have, need)| need & !have == 0)
     }
 }
 
@@ -345,8 +401,7 @@ impl Inner {
         let mut scan = std::mem::take(&mut st.tail);
         scan.push_str(chunk);
         let norm = Norm::new(&scan);
-        let text = norm.text.as_str();
-        let upper = text.to_ascii_uppercase();
+        let text: &str = &norm.text;
         let offset = |i: usize| (base + norm.orig(i)).saturating_sub(boundary);
         let is_new = |end: usize| norm.orig(end) > boundary;
         let mut found = Vec::new();
@@ -355,9 +410,35 @@ impl Inner {
                 .and_then(|r| r.chars().next())
                 .is_some_and(char::is_alphanumeric)
         };
-        for (mi, m) in self.markers.iter().enumerate().filter(|(_, m)| !m.portion) {
-            let hay = if m.any_case { upper.as_str() } else { text };
-            for (p, _) in hay.match_indices(m.needle.as_str()) {
+        // A banner counts only if it ends in the new text, so it starts at most
+        // `longest - 1` normalised bytes before the boundary: search that window.
+        let from = {
+            let mut w = norm.norm_at(boundary).saturating_sub(self.longest);
+            while !text.is_char_boundary(w) {
+                w -= 1;
+            }
+            w
+        };
+        let window = text.get(from..).unwrap_or("");
+        let upper = if self.any_case_banners {
+            window.to_ascii_uppercase()
+        } else {
+            String::new()
+        };
+        let has_upper = ByteSet::of(upper.as_bytes());
+        let has_exact = ByteSet::of(window.as_bytes());
+        let searchers = self.finders.iter().zip(&self.needle_bytes);
+        for ((mi, m), (finder, needs)) in self.markers.iter().enumerate().zip(searchers) {
+            let (hay, has) = if m.any_case {
+                (upper.as_str(), &has_upper)
+            } else {
+                (window, &has_exact)
+            };
+            if m.portion || !has.contains_all(needs) {
+                continue;
+            }
+            for p in finder.find_iter(hay.as_bytes()) {
+                let p = from + p;
                 let e = p + m.needle.len();
                 if !is_new(e) {
                     continue;
@@ -381,12 +462,9 @@ impl Inner {
         // Portion marks: only at line starts, visited in order so lettered
         // lists are recognised.
         let tail_line_start = st.tail_line_start;
-        let starts = std::iter::once(0).filter(|_| tail_line_start).chain(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n' || *b == b'\r')
-                .map(|(i, _)| i + 1),
-        );
+        let starts = std::iter::once(0)
+            .filter(|_| tail_line_start)
+            .chain(memchr::memchr2_iter(b'\n', b'\r', text.as_bytes()).map(|i| i + 1));
         for ls in starts {
             let Some(rest) = text.get(ls..) else { continue };
             let p = ls + (rest.len() - rest.trim_start_matches([' ', '\t']).len());
@@ -432,7 +510,10 @@ impl Inner {
             st.before_tail = scan.get(..k).and_then(|b| b.chars().next_back());
             st.tail_line_start = line_start_at(&scan, k, st.tail_line_start);
         }
-        st.tail = scan.get(k..).unwrap_or("").to_string();
+        drop(norm);
+        scan.drain(..k);
+        // Kept with its capacity for the next chunk.
+        st.tail = scan;
         // One entry per position: the highest marker starting there
         // (`TS//SCI` also contains `TS//`).
         found.sort_by_key(|f| (f.offset, std::cmp::Reverse(f.level)));
@@ -627,6 +708,20 @@ mod tests {
         assert!(run(&c, &plain(), &["PAR", "TS//X"]).is_none());
         // Lettered list split over chunks.
         assert!(run(&c, &plain(), &["(A) one\n(B) two\n", "(C) three"]).is_none());
+        // Fullwidth letters with zero-width spaces between them, one character
+        // a chunk: the banner is found when its last character arrives.
+        let laced: Vec<String> = "ＳＥＣＲＥＴ//ＮＯＦＯＲＮ"
+            .chars()
+            .map(|ch| format!("{ch}\u{200B}"))
+            .collect();
+        let mut chunks = vec!["é prose ".to_string()];
+        chunks.extend(laced);
+        let refs: Vec<&str> = chunks.iter().map(String::as_str).collect();
+        let (i, v) = run(&c, &plain(), &refs).unwrap();
+        assert_eq!((i, &v.metadata["level"]), (8, &serde_json::json!("SECRET")));
+        assert_eq!(v.metadata["offset"], "é prose ".len());
+        // Lowercase, split right after the first letter.
+        assert!(run(&c, &plain(), &["and s", "ecret//noforn"]).is_some_and(|(i, _)| i == 1));
     }
 
     #[test]
