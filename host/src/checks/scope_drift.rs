@@ -101,9 +101,9 @@ struct Inner {
     /// A prebuilt SIMD searcher per marker (same order as `markers`), so a
     /// chunk scan builds no searcher.
     finders: Vec<memmem::Finder<'static>>,
-    /// The bytes of each marker's needle (same order as `markers`): a needle
-    /// with a byte the window lacks is not searched for.
-    needle_bytes: Vec<ByteSet>,
+    /// The rarest byte of each marker's needle (same order as `markers`): a
+    /// needle whose rarest byte the window lacks is not searched for.
+    rare: Vec<u8>,
     /// Whether any banner marker matches in any letter case (the chunk is upper-cased once).
     any_case_banners: bool,
     /// Bytes of the longest (normalised) marker.
@@ -256,9 +256,9 @@ fn build(cfg: &serde_json::Value) -> Result<ScopeDrift, String> {
                 .iter()
                 .map(|m| memmem::Finder::new(m.needle.as_bytes()).into_owned())
                 .collect(),
-            needle_bytes: markers
+            rare: markers
                 .iter()
-                .map(|m| ByteSet::of(m.needle.as_bytes()))
+                .map(|m| rarest(m.needle.as_bytes()))
                 .collect(),
             any_case_banners: markers.iter().any(|m| m.any_case && !m.portion),
             longest,
@@ -349,26 +349,39 @@ fn line_start_at(s: &str, pos: usize, at_start: bool) -> bool {
     }
 }
 
-/// A set of byte values.
-#[derive(Debug, Default)]
-struct ByteSet([u64; 4]);
+/// The byte of `needle` least likely in English prose (letters by their
+/// frequency, then digits; other bytes, `/` and `(` among them, are rarest).
+fn rarest(needle: &[u8]) -> u8 {
+    const COMMON: &[u8] = b" etaoinshrdlcumwfgypbvkjxqz0123456789";
+    let rank = |b: &u8| {
+        COMMON
+            .iter()
+            .position(|c| *c == b.to_ascii_lowercase())
+            .map_or(0, |i| COMMON.len() - i)
+    };
+    needle.iter().min_by_key(|b| rank(b)).copied().unwrap_or(0)
+}
 
-impl ByteSet {
-    fn of(bytes: &[u8]) -> ByteSet {
-        let mut set = ByteSet::default();
-        for &b in bytes {
-            if let Some(word) = set.0.get_mut(usize::from(b >> 6)) {
-                *word |= 1 << (b & 63);
+/// Memoised "does the text contain byte b" (one memchr per distinct byte).
+#[derive(Default)]
+struct Present {
+    asked: [u64; 4],
+    found: [u64; 4],
+}
+
+impl Present {
+    fn has(&mut self, hay: &[u8], b: u8) -> bool {
+        let (w, bit) = (usize::from(b >> 6), 1u64 << (b & 63));
+        let (Some(asked), Some(found)) = (self.asked.get_mut(w), self.found.get_mut(w)) else {
+            return true;
+        };
+        if *asked & bit == 0 {
+            *asked |= bit;
+            if memchr::memchr(b, hay).is_some() {
+                *found |= bit;
             }
         }
-        set
-    }
-
-    fn contains_all(&self, other: &ByteSet) -> bool {
-        self.0
-            .iter()
-            .zip(&other.0)
-            .all(|(have, need)| need & !have == 0)
+        *found & bit != 0
     }
 }
 
@@ -425,16 +438,18 @@ impl Inner {
         } else {
             String::new()
         };
-        let has_upper = ByteSet::of(upper.as_bytes());
-        let has_exact = ByteSet::of(window.as_bytes());
-        let searchers = self.finders.iter().zip(&self.needle_bytes);
-        for ((mi, m), (finder, needs)) in self.markers.iter().enumerate().zip(searchers) {
-            let (hay, has) = if m.any_case {
-                (upper.as_str(), &has_upper)
+        let (mut in_upper, mut in_exact) = (Present::default(), Present::default());
+        let searchers = self.finders.iter().zip(&self.rare);
+        for ((mi, m), (finder, &rare)) in self.markers.iter().enumerate().zip(searchers) {
+            if m.portion {
+                continue;
+            }
+            let (hay, present) = if m.any_case {
+                (upper.as_str(), &mut in_upper)
             } else {
-                (window, &has_exact)
+                (window, &mut in_exact)
             };
-            if m.portion || !has.contains_all(needs) {
+            if !present.has(hay.as_bytes(), rare) {
                 continue;
             }
             for p in finder.find_iter(hay.as_bytes()) {
