@@ -1,6 +1,10 @@
 //! One streamed event, as the gate sees it: its semantic text deltas
 //! (pointer-addressed, so a redaction rewrites the event in place), tool-call
 //! fragments (held until the call is complete), finish and usage.
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::response::{Api, TextSeg, TokenUsage};
@@ -98,6 +102,68 @@ fn openai(v: &Value) -> EventInfo {
         }
     }
     info
+}
+
+/// The text deltas of an OpenAI stream event that carries nothing else the
+/// gate acts on — no tool calls, refusal, reasoning, legacy `text`, finish
+/// reason, usage or `message` — read without building a JSON tree (most
+/// events of a stream are such). `None`: anything else (or not a JSON object,
+/// a duplicate key, a non-string `content`): interpret the event in full with
+/// [`event_info`], which gives the same texts for the events accepted here.
+pub fn openai_plain_deltas(data: &str) -> Option<Vec<TextSeg>> {
+    #[derive(Deserialize)]
+    struct Event<'a> {
+        #[serde(borrow, default)]
+        choices: Vec<Choice<'a>>,
+        #[serde(default)]
+        usage: Option<IgnoredAny>,
+        #[serde(default)]
+        message: Option<IgnoredAny>,
+    }
+    #[derive(Deserialize)]
+    struct Choice<'a> {
+        #[serde(borrow, default)]
+        delta: Option<Delta<'a>>,
+        #[serde(default)]
+        text: Option<IgnoredAny>,
+        #[serde(default)]
+        finish_reason: Option<IgnoredAny>,
+    }
+    #[derive(Deserialize)]
+    struct Delta<'a> {
+        #[serde(borrow, default)]
+        content: Option<Cow<'a, str>>,
+        #[serde(default)]
+        refusal: Option<IgnoredAny>,
+        #[serde(default)]
+        reasoning_content: Option<IgnoredAny>,
+        #[serde(default)]
+        tool_calls: Option<IgnoredAny>,
+    }
+    if !data.trim_start().starts_with('{') {
+        return None;
+    }
+    let ev: Event<'_> = serde_json::from_str(data).ok()?;
+    if ev.usage.is_some() || ev.message.is_some() {
+        return None;
+    }
+    let mut texts = Vec::new();
+    for (ci, c) in ev.choices.into_iter().enumerate() {
+        if c.text.is_some() || c.finish_reason.is_some() {
+            return None;
+        }
+        let Some(d) = c.delta else { continue };
+        if d.refusal.is_some() || d.reasoning_content.is_some() || d.tool_calls.is_some() {
+            return None;
+        }
+        if let Some(text) = d.content.filter(|t| !t.is_empty()) {
+            texts.push(TextSeg {
+                pointer: format!("/choices/{ci}/delta/content"),
+                text: text.into_owned(),
+            });
+        }
+    }
+    Some(texts)
 }
 
 fn anthropic(event: Option<&str>, v: &Value) -> EventInfo {
@@ -209,6 +275,38 @@ pub fn strip_openai_tool_calls(v: &mut Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_deltas_agree_with_the_full_reading() {
+        let plain = [
+            r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi \"there\" é"},"finish_reason":null}]}"#,
+            r#"{"choices":[{"delta":{"role":"assistant","content":""}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}}],"usage":null}"#,
+            r#"{"choices":[]}"#,
+            r#"{"x":{"choices":[1]},"choices":[{"delta":{"content":null,"refusal":null}}]}"#,
+        ];
+        for data in plain {
+            let v: Value = serde_json::from_str(data).unwrap();
+            let full = event_info(Api::Chat, None, &v);
+            assert_eq!(openai_plain_deltas(data), Some(full.texts), "{data}");
+        }
+        // Everything else goes the full way.
+        let full_only = [
+            r#"{"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"refusal":"no"}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#,
+            r#"{"choices":[{"text":"legacy"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#,
+            r#"{"choices":[{"delta":{"content":["not","a","string"]}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a","content":"b"}}]}"#,
+            r#"[{"delta":{"content":"x"}}]"#,
+            "not json",
+        ];
+        for data in full_only {
+            assert_eq!(openai_plain_deltas(data), None, "{data}");
+        }
+    }
     use serde_json::json;
 
     #[test]

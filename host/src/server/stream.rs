@@ -27,8 +27,11 @@ use super::gated::refused_call_json;
 use crate::checks::{ResponseSoFar, ToolCall, Usage};
 use crate::pipeline::{ChunkGate, Gate, Refusal};
 use crate::protocol::response::Api;
+use crate::protocol::response::TextSeg;
 use crate::protocol::sse::{self, SseEvent, SseParser};
-use crate::protocol::stream::{event_info, strip_openai_tool_calls, EventInfo};
+use crate::protocol::stream::{
+    event_info, openai_plain_deltas, strip_openai_tool_calls, EventInfo,
+};
 use crate::upstream::Incoming;
 
 const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
@@ -233,6 +236,11 @@ impl Pump {
         if ev.data == "[DONE]" {
             return self.end_of_stream().await;
         }
+        if self.api != Api::Messages && !self.template.is_null() && self.pending_final.is_none() {
+            if let Some(texts) = openai_plain_deltas(&ev.data) {
+                return self.openai_plain(ev, texts).await;
+            }
+        }
         let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
             if ev.data.trim().is_empty() {
                 return self.send(ev.raw, true).await;
@@ -270,11 +278,11 @@ impl Pump {
         }
     }
 
-    /// INSPECTION of the text in one event; rewrites `v` on redaction.
-    /// `Ok(changed)` or the refusal.
-    async fn inspect(&mut self, v: &mut Value, info: &EventInfo) -> Result<bool, Refusal> {
-        let mut changed = false;
-        for seg in &info.texts {
+    /// INSPECTION of the text in one event: `Ok(redactions)` (which text
+    /// segment becomes what; apply them with [`redact`]) or the refusal.
+    async fn inspect(&mut self, info: &EventInfo) -> Result<Vec<(usize, String)>, Refusal> {
+        let mut redactions = Vec::new();
+        for (i, seg) in info.texts.iter().enumerate() {
             let start = self.acc.len();
             Arc::make_mut(&mut self.acc).push_str(&seg.text);
             self.chunks += 1;
@@ -301,10 +309,7 @@ impl Pump {
                     let acc = Arc::make_mut(&mut self.acc);
                     acc.truncate(start);
                     acc.push_str(&text);
-                    if let Some(slot) = v.pointer_mut(&seg.pointer) {
-                        *slot = Value::String(text);
-                    }
-                    changed = true;
+                    redactions.push((i, text));
                 }
                 ChunkGate::Refuse(r) => {
                     self.ex.flush();
@@ -313,7 +318,7 @@ impl Pump {
             }
         }
         self.ex.flush();
-        Ok(changed)
+        Ok(redactions)
     }
 
     /// COMMITMENT for one reassembled call; `Ok(arguments)` when allowed.
@@ -368,8 +373,11 @@ impl Pump {
             worth_sending = strip_openai_tool_calls(v);
             changed = true;
         }
-        match self.inspect(v, &info).await {
-            Ok(c) => changed |= c,
+        match self.inspect(&info).await {
+            Ok(r) => match redact(v, &info, r) {
+                Ok(c) => changed |= c,
+                Err(()) => return self.fail(REDACT_FAILED).await,
+            },
             Err(r) => return self.abort(r).await,
         }
         if info.finish_reason.is_some() {
@@ -389,6 +397,32 @@ impl Pump {
             ev.raw
         };
         self.send(bytes, true).await
+    }
+
+    /// An OpenAI event with only text deltas (see `openai_plain_deltas`):
+    /// inspected without a JSON tree; one is built only to apply a redaction.
+    async fn openai_plain(&mut self, ev: SseEvent, texts: Vec<TextSeg>) -> Flow {
+        let info = EventInfo {
+            texts,
+            ..EventInfo::default()
+        };
+        let redactions = match self.inspect(&info).await {
+            Ok(r) => r,
+            Err(r) => return self.abort(r).await,
+        };
+        if redactions.is_empty() {
+            return self.send(ev.raw, true).await;
+        }
+        let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
+            return self
+                .fail("the upstream sent a stream event that is not JSON")
+                .await;
+        };
+        if redact(&mut v, &info, redactions).is_err() {
+            return self.fail(REDACT_FAILED).await;
+        }
+        self.send(sse::encode(ev.event.as_deref(), &v.to_string()), true)
+            .await
     }
 
     /// Gate every held OpenAI call; release the allowed ones as one chunk.
@@ -469,8 +503,11 @@ impl Pump {
         if info.finish_reason.is_some() {
             self.finish_reason.clone_from(&info.finish_reason);
         }
-        let changed = match self.inspect(&mut v, &info).await {
-            Ok(c) => c,
+        let changed = match self.inspect(&info).await {
+            Ok(r) => match redact(&mut v, &info, r) {
+                Ok(c) => c,
+                Err(()) => return self.fail(REDACT_FAILED).await,
+            },
             Err(r) => return self.abort(r).await,
         };
         if info.is_stop {
@@ -622,4 +659,21 @@ impl Pump {
         let _ = self.send_final(bytes).await;
         Flow::Stop
     }
+}
+
+const REDACT_FAILED: &str = "a redaction could not be written into the stream event";
+
+/// Write `redactions` (segment index → new text) into the event: whether
+/// any was written, or `Err` when a segment's text is not where it was read
+/// (the event must not go out unredacted).
+fn redact(v: &mut Value, info: &EventInfo, redactions: Vec<(usize, String)>) -> Result<bool, ()> {
+    let changed = !redactions.is_empty();
+    for (i, text) in redactions {
+        let slot = info
+            .texts
+            .get(i)
+            .and_then(|seg| v.pointer_mut(&seg.pointer));
+        *slot.ok_or(())? = Value::String(text);
+    }
+    Ok(changed)
 }

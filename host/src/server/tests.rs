@@ -17,25 +17,36 @@ fn state(log: Arc<MemoryLog>) -> Arc<AppState> {
     state_on(log, "http://127.0.0.1:9")
 }
 
-fn state_on(log: Arc<MemoryLog>, upstream: &str) -> Arc<AppState> {
+/// A built-in check, enforcing, built from `cfg`.
+fn builtin(kind: &str, cfg: serde_json::Value, order: usize) -> CheckInstance {
     let registry = Registry::with_builtins();
-    let f = registry.get("owner_resolution").unwrap();
-    let check = (f.build)(&serde_json::json!({})).unwrap();
-    let inst = CheckInstance::new(
-        "owner_resolution".into(),
-        "owner_resolution".into(),
+    let f = registry.get(kind).unwrap();
+    let check = (f.build)(&cfg).unwrap();
+    CheckInstance::new(
+        kind.into(),
+        kind.into(),
         f.source.clone(),
         check,
         f.stage,
         0,
-        0,
+        order,
         Mode::Enforce,
         OnError::Fail,
         Duration::from_secs(1),
-    );
+    )
+}
+
+fn state_on(log: Arc<MemoryLog>, upstream: &str) -> Arc<AppState> {
+    state_with(log, upstream, Vec::new())
+}
+
+/// `owner_resolution`, then `extra`.
+fn state_with(log: Arc<MemoryLog>, upstream: &str, extra: Vec<CheckInstance>) -> Arc<AppState> {
+    let mut checks = vec![builtin("owner_resolution", serde_json::json!({}), 0)];
+    checks.extend(extra);
     let sink = Arc::new(crate::cli::CollectingSink::default());
     Arc::new(AppState {
-        pipeline: Arc::new(Pipeline::new(vec![inst], sink)),
+        pipeline: Arc::new(Pipeline::new(checks, sink)),
         upstream: Upstream::new(upstream, "test-upstream", None, Duration::from_secs(1)).unwrap(),
         audit: log,
         metrics: Arc::new(Metrics::default()),
@@ -216,4 +227,43 @@ async fn stream_events_that_arrive_together_leave_together() {
     assert!(frames <= 4, "{frames} frames for 22 events");
     let rows = log.rows();
     assert_eq!(rows.last().unwrap().reason, "completed");
+}
+
+#[tokio::test]
+async fn a_redaction_in_a_later_text_only_event_is_written_into_it() {
+    // Events after the first take the no-JSON-tree path; a redaction there
+    // must still rewrite the event before it leaves.
+    let upstream = burst_upstream(20).await;
+    let log = Arc::new(MemoryLog::default());
+    let redact = builtin(
+        "regex_output",
+        serde_json::json!({"patterns": [{"pattern": "word1[57]", "action": "redact", "replacement": "[X]"}]}),
+        1,
+    );
+    let app = router(state_with(log.clone(), &upstream, vec![redact]));
+    let req = Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .header("x-commit-owner", "human:alice")
+        .body(Body::from(
+            r#"{"stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+        ))
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        !text.contains("word15") && !text.contains("word17"),
+        "{text}"
+    );
+    assert_eq!(text.matches("[X]").count(), 2, "{text}");
+    assert!(
+        text.contains("word14 ") && text.contains("word16 "),
+        "{text}"
+    );
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let rows = log.rows();
+    assert!(rows.iter().any(|r| r.decision == "redact"));
 }
