@@ -550,29 +550,21 @@ impl Pump {
             if !self.refused.is_empty() {
                 v["signet"] = json!({ "refused_tool_calls": self.refused });
             }
-            if let Flow::Stop = self
-                .send_final(sse::encode(event_name, &v.to_string()))
-                .await
-            {
-                return Flow::Stop;
-            }
+            self.send_final(&sse::encode(event_name, &v.to_string()));
         }
         for raw in std::mem::take(&mut self.after_final) {
-            if let Flow::Stop = self.send_final(raw).await {
-                return Flow::Stop;
-            }
+            self.send_final(&raw);
         }
         if self.api != Api::Messages {
-            let _ = self.send_final(b"data: [DONE]\n\n".to_vec()).await;
+            self.send_final(b"data: [DONE]\n\n");
         }
         Flow::Stop
     }
 
     /// Queue the request's last bytes (RECORD already ran, so a disconnect
     /// changes nothing); `pump` sends them when the stream ends.
-    async fn send_final(&mut self, bytes: Vec<u8>) -> Flow {
-        self.out.extend_from_slice(&bytes);
-        Flow::Go
+    fn send_final(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
     }
 
     async fn end_of_stream(&mut self) -> Flow {
@@ -639,7 +631,7 @@ impl Pump {
         let end = self.ending("aborted", Some(&r));
         let receipt = self.ex.finish(end).await.ok().flatten();
         let bytes = self.abort_bytes(&r.check, &r.reason, r.stage.as_str(), &id, receipt);
-        let _ = self.send_final(bytes).await;
+        self.send_final(&bytes);
         Flow::Stop
     }
 
@@ -656,7 +648,7 @@ impl Pump {
         let end = self.ending("upstream_error", None);
         let _ = self.ex.finish(end).await;
         let bytes = self.abort_bytes("upstream", reason, "upstream", &id, None);
-        let _ = self.send_final(bytes).await;
+        self.send_final(&bytes);
         Flow::Stop
     }
 }
