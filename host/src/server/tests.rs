@@ -197,19 +197,23 @@ async fn burst_upstream(events: usize) -> String {
     format!("http://{addr}")
 }
 
-#[tokio::test]
-async fn stream_events_that_arrive_together_leave_together() {
-    let upstream = burst_upstream(20).await;
-    let log = Arc::new(MemoryLog::default());
-    let app = router(state_on(log.clone(), &upstream));
-    let req = Request::post("/v1/chat/completions")
+/// A streamed chat request from `human:alice`.
+fn stream_request() -> Request<Body> {
+    Request::post("/v1/chat/completions")
         .header("content-type", "application/json")
         .header("x-commit-owner", "human:alice")
         .body(Body::from(
             r#"{"stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
         ))
-        .unwrap();
-    let resp = app.oneshot(req).await.unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn stream_events_that_arrive_together_leave_together() {
+    let upstream = burst_upstream(20).await;
+    let log = Arc::new(MemoryLog::default());
+    let app = router(state_on(log.clone(), &upstream));
+    let resp = app.oneshot(stream_request()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let mut body = resp.into_body().into_data_stream();
     let (mut frames, mut text) = (0, String::new());
@@ -241,14 +245,7 @@ async fn a_redaction_in_a_later_text_only_event_is_written_into_it() {
         1,
     );
     let app = router(state_with(log.clone(), &upstream, vec![redact]));
-    let req = Request::post("/v1/chat/completions")
-        .header("content-type", "application/json")
-        .header("x-commit-owner", "human:alice")
-        .body(Body::from(
-            r#"{"stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
-        ))
-        .unwrap();
-    let resp = app.oneshot(req).await.unwrap();
+    let resp = app.oneshot(stream_request()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
         .await
