@@ -166,6 +166,56 @@ pub fn openai_plain_deltas(data: &str) -> Option<Vec<TextSeg>> {
     Some(texts)
 }
 
+/// The text of an Anthropic `content_block_delta` event (`text` or
+/// `thinking`; not a tool call's `input_json_delta`), read without building
+/// a JSON tree. `None`: any other event, or one this cannot read exactly as
+/// [`event_info`] would (not an object, a duplicate key, a non-string field,
+/// `usage` or `message` present).
+pub fn anthropic_plain_deltas(event: Option<&str>, data: &str) -> Option<Vec<TextSeg>> {
+    #[derive(Deserialize)]
+    struct Event<'a> {
+        #[serde(rename = "type", borrow, default)]
+        kind: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        delta: Option<Delta<'a>>,
+        #[serde(default)]
+        usage: Option<IgnoredAny>,
+        #[serde(default)]
+        message: Option<IgnoredAny>,
+    }
+    #[derive(Deserialize)]
+    struct Delta<'a> {
+        #[serde(rename = "type", borrow, default)]
+        kind: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        text: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        thinking: Option<Cow<'a, str>>,
+    }
+    if !data.trim_start().starts_with('{') {
+        return None;
+    }
+    let ev: Event<'_> = serde_json::from_str(data).ok()?;
+    let kind = ev.kind.as_deref().or(event);
+    if kind != Some("content_block_delta") || ev.usage.is_some() || ev.message.is_some() {
+        return None;
+    }
+    let d = ev.delta?;
+    if d.kind.as_deref() == Some("input_json_delta") {
+        return None;
+    }
+    let mut texts = Vec::new();
+    for (field, text) in [("text", d.text), ("thinking", d.thinking)] {
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
+            texts.push(TextSeg {
+                pointer: format!("/delta/{field}"),
+                text: text.into_owned(),
+            });
+        }
+    }
+    Some(texts)
+}
+
 fn anthropic(event: Option<&str>, v: &Value) -> EventInfo {
     let mut info = EventInfo::default();
     let kind = v
@@ -275,6 +325,64 @@ pub fn strip_openai_tool_calls(v: &mut Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anthropic_plain_deltas_agree_with_the_full_reading() {
+        let plain = [
+            (
+                None,
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi \u00e9"}}"#,
+            ),
+            (
+                Some("content_block_delta"),
+                r#"{"index":1,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}"#,
+            ),
+        ];
+        for (event, data) in plain {
+            let v: Value = serde_json::from_str(data).unwrap();
+            let full = event_info(Api::Messages, event, &v);
+            assert_eq!(
+                anthropic_plain_deltas(event, data),
+                Some(full.texts),
+                "{data}"
+            );
+        }
+        let full_only = [
+            (
+                None,
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{"}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"x"}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}"#,
+            ),
+            (Some("content_block_delta"), r#"{"type":"message_stop"}"#),
+            (
+                None,
+                r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":["x"]}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"content_block_delta","delta":{"text":"a","text":"b"}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"content_block_delta","usage":{"output_tokens":1},"delta":{"text":"a"}}"#,
+            ),
+            (None, "[1]"),
+        ];
+        for (event, data) in full_only {
+            assert_eq!(anthropic_plain_deltas(event, data), None, "{data}");
+        }
+    }
 
     #[test]
     fn plain_deltas_agree_with_the_full_reading() {

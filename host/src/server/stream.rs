@@ -30,7 +30,7 @@ use crate::protocol::response::Api;
 use crate::protocol::response::TextSeg;
 use crate::protocol::sse::{self, SseEvent, SseParser};
 use crate::protocol::stream::{
-    event_info, openai_plain_deltas, strip_openai_tool_calls, EventInfo,
+    anthropic_plain_deltas, event_info, openai_plain_deltas, strip_openai_tool_calls, EventInfo,
 };
 use crate::upstream::Incoming;
 
@@ -236,10 +236,15 @@ impl Pump {
         if ev.data == "[DONE]" {
             return self.end_of_stream().await;
         }
-        if self.api != Api::Messages && !self.template.is_null() && self.pending_final.is_none() {
-            if let Some(texts) = openai_plain_deltas(&ev.data) {
-                return self.openai_plain(ev, texts).await;
+        let plain = match self.api {
+            Api::Messages => anthropic_plain_deltas(ev.event.as_deref(), &ev.data),
+            _ if !self.template.is_null() && self.pending_final.is_none() => {
+                openai_plain_deltas(&ev.data)
             }
+            _ => None,
+        };
+        if let Some(texts) = plain {
+            return self.plain(ev, texts).await;
         }
         let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
             if ev.data.trim().is_empty() {
@@ -399,9 +404,10 @@ impl Pump {
         self.send(bytes, true).await
     }
 
-    /// An OpenAI event with only text deltas (see `openai_plain_deltas`):
-    /// inspected without a JSON tree; one is built only to apply a redaction.
-    async fn openai_plain(&mut self, ev: SseEvent, texts: Vec<TextSeg>) -> Flow {
+    /// An event with only text deltas (see `openai_plain_deltas`,
+    /// `anthropic_plain_deltas`): inspected without a JSON tree; one is
+    /// built only to apply a redaction.
+    async fn plain(&mut self, ev: SseEvent, texts: Vec<TextSeg>) -> Flow {
         let info = EventInfo {
             texts,
             ..EventInfo::default()
