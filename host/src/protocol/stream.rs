@@ -140,10 +140,7 @@ pub fn openai_plain_deltas(data: &str) -> Option<Vec<TextSeg>> {
         #[serde(default)]
         tool_calls: Option<IgnoredAny>,
     }
-    if !data.trim_start().starts_with('{') {
-        return None;
-    }
-    let ev: Event<'_> = serde_json::from_str(data).ok()?;
+    let ev: Event<'_> = json_object(data)?;
     if ev.usage.is_some() || ev.message.is_some() {
         return None;
     }
@@ -164,6 +161,16 @@ pub fn openai_plain_deltas(data: &str) -> Option<Vec<TextSeg>> {
         }
     }
     Some(texts)
+}
+
+/// `data` read as the JSON object `T`; `None` for anything else. A derived
+/// struct would also accept a JSON array (fields in order), which no stream
+/// event is, so only text that starts with `{` is read.
+fn json_object<'a, T: Deserialize<'a>>(data: &'a str) -> Option<T> {
+    if !data.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str(data).ok()
 }
 
 /// The text of an Anthropic `content_block_delta` event (`text` or
@@ -192,10 +199,7 @@ pub fn anthropic_plain_deltas(event: Option<&str>, data: &str) -> Option<Vec<Tex
         #[serde(borrow, default)]
         thinking: Option<Cow<'a, str>>,
     }
-    if !data.trim_start().starts_with('{') {
-        return None;
-    }
-    let ev: Event<'_> = serde_json::from_str(data).ok()?;
+    let ev: Event<'_> = json_object(data)?;
     let kind = ev.kind.as_deref().or(event);
     if kind != Some("content_block_delta") || ev.usage.is_some() || ev.message.is_some() {
         return None;
