@@ -128,6 +128,11 @@ async fn poll_now<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
     .await
 }
 
+// The pump task stays resident for the whole stream, sized by the largest
+// future it may await. The terminal paths (`fail`, `abort`, `end_of_stream`,
+// `client_gone`), the JSON-tree paths (`openai`, `anthropic`) and the checks'
+// chunk future are therefore awaited boxed: with 1,000 open streams this took
+// the task from 5.9 KB to 2.5 KB (`signet bench --scenarios streams`).
 impl Pump {
     /// Read, judge and queue the upstream's events until the stream ends.
     async fn run(&mut self, incoming: &mut Incoming) {
@@ -162,7 +167,7 @@ impl Pump {
                 Ok(Some(bytes)) => match parser.push(&bytes) {
                     Ok(evs) => evs,
                     Err(e) => {
-                        self.fail(&e.to_string()).await;
+                        Box::pin(self.fail(&e.to_string())).await;
                         return;
                     }
                 },
@@ -172,11 +177,11 @@ impl Pump {
                             return;
                         }
                     }
-                    self.end_of_stream().await;
+                    Box::pin(self.end_of_stream()).await;
                     return;
                 }
                 Err(e) => {
-                    self.fail(&e.to_string()).await;
+                    Box::pin(self.fail(&e.to_string())).await;
                     return;
                 }
             };
@@ -209,7 +214,7 @@ impl Pump {
         }
         let out = Bytes::from(std::mem::take(&mut self.out));
         if self.tx.send(out).await.is_err() {
-            self.client_gone().await;
+            Box::pin(self.client_gone()).await;
             return Flow::Stop;
         }
         Flow::Go
@@ -234,7 +239,7 @@ impl Pump {
 
     async fn on_event(&mut self, ev: SseEvent) -> Flow {
         if ev.data == "[DONE]" {
-            return self.end_of_stream().await;
+            return Box::pin(self.end_of_stream()).await;
         }
         let plain = match self.api {
             Api::Messages => anthropic_plain_deltas(ev.event.as_deref(), &ev.data),
@@ -250,9 +255,7 @@ impl Pump {
             if ev.data.trim().is_empty() {
                 return self.send(ev.raw, true).await;
             }
-            return self
-                .fail("the upstream sent a stream event that is not JSON")
-                .await;
+            return Box::pin(self.fail("the upstream sent a stream event that is not JSON")).await;
         };
         let info = event_info(self.api, ev.event.as_deref(), &v);
         if let Some(u) = info.usage {
@@ -267,7 +270,7 @@ impl Pump {
             });
         }
         match self.api {
-            Api::Messages => self.anthropic(ev, v, info).await,
+            Api::Messages => Box::pin(self.anthropic(ev, v, info)).await,
             _ => {
                 if self.template.is_null() {
                     self.template = json!({"id": v.get("id"), "object": v.get("object"),
@@ -278,7 +281,7 @@ impl Pump {
                     self.after_final.push(ev.raw);
                     return Flow::Go;
                 }
-                self.openai(ev, &mut v, info).await
+                Box::pin(self.openai(ev, &mut v, info)).await
             }
         }
     }
@@ -300,12 +303,12 @@ impl Pump {
                 streaming: true,
             };
             let t = Instant::now();
-            let gate = self
-                .ex
-                .st
-                .pipeline
-                .inspect_chunk(&mut self.ex.run, &self.ex.req, &so_far)
-                .await;
+            let gate = Box::pin(self.ex.st.pipeline.inspect_chunk(
+                &mut self.ex.run,
+                &self.ex.req,
+                &so_far,
+            ))
+            .await;
             self.ex.st.metrics.stage_latency("inspection", t.elapsed());
             drop(so_far);
             match gate {
@@ -381,9 +384,9 @@ impl Pump {
         match self.inspect(&info).await {
             Ok(r) => match redact(v, &info, r) {
                 Ok(c) => changed |= c,
-                Err(()) => return self.fail(REDACT_FAILED).await,
+                Err(()) => return Box::pin(self.fail(REDACT_FAILED)).await,
             },
-            Err(r) => return self.abort(r).await,
+            Err(r) => return Box::pin(self.abort(r)).await,
         }
         if info.finish_reason.is_some() {
             self.finish_reason.clone_from(&info.finish_reason);
@@ -414,18 +417,16 @@ impl Pump {
         };
         let redactions = match self.inspect(&info).await {
             Ok(r) => r,
-            Err(r) => return self.abort(r).await,
+            Err(r) => return Box::pin(self.abort(r)).await,
         };
         if redactions.is_empty() {
             return self.send(ev.raw, true).await;
         }
         let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
-            return self
-                .fail("the upstream sent a stream event that is not JSON")
-                .await;
+            return Box::pin(self.fail("the upstream sent a stream event that is not JSON")).await;
         };
         if redact(&mut v, &info, redactions).is_err() {
-            return self.fail(REDACT_FAILED).await;
+            return Box::pin(self.fail(REDACT_FAILED)).await;
         }
         self.send(sse::encode(ev.event.as_deref(), &v.to_string()), true)
             .await
@@ -512,9 +513,9 @@ impl Pump {
         let changed = match self.inspect(&info).await {
             Ok(r) => match redact(&mut v, &info, r) {
                 Ok(c) => c,
-                Err(()) => return self.fail(REDACT_FAILED).await,
+                Err(()) => return Box::pin(self.fail(REDACT_FAILED)).await,
             },
-            Err(r) => return self.abort(r).await,
+            Err(r) => return Box::pin(self.abort(r)).await,
         };
         if info.is_stop {
             return self.finalize(Some(v), name.as_deref()).await;
@@ -581,14 +582,11 @@ impl Pump {
                 && self.chunks == 0
                 && self.held.is_empty()
             {
-                return self
-                    .fail("the upstream stream ended without any event")
-                    .await;
+                return Box::pin(self.fail("the upstream stream ended without any event")).await;
             }
             return self.finalize(fin, None).await;
         }
-        self.fail("the upstream stream ended before message_stop")
-            .await
+        Box::pin(self.fail("the upstream stream ended before message_stop")).await
     }
 
     fn abort_bytes(
@@ -674,4 +672,23 @@ fn redact(v: &mut Value, info: &EventInfo, redactions: Vec<(usize, String)>) -> 
         *slot.ok_or(())? = Value::String(text);
     }
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future an async fn of three arguments returns, without calling it.
+    fn future_size<A, B, C, R>(_: fn(A, B, C) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    #[test]
+    fn the_resident_pump_task_stays_small() {
+        // Every open stream keeps one of these allocated until it ends; the
+        // boxed paths above keep it small (unboxed it was about 5.9 KB in a
+        // release build and larger in a test build).
+        let size = future_size(pump as fn(_, _, _) -> _);
+        assert!(size <= 4096, "the pump future is {size} bytes");
+    }
 }

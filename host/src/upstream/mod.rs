@@ -51,6 +51,9 @@ pub enum UpstreamError {
     Setup(String),
 }
 
+type BodyStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<Bytes>> + Send + Sync>>;
+
 /// A response from the upstream.
 pub struct Incoming {
     /// HTTP status.
@@ -59,7 +62,10 @@ pub struct Incoming {
     pub content_type: String,
     /// True for `text/event-stream`.
     pub streaming: bool,
-    body: Option<reqwest::Response>,
+    /// The body alone: the response's headers are dropped on arrival, since
+    /// the client's header values share its connection's first read buffer
+    /// and would keep that buffer (8 KiB) alive for the whole stream.
+    body: Option<BodyStream>,
     limit: usize,
     label: String,
     read_timeout: Duration,
@@ -80,20 +86,21 @@ impl Incoming {
         let Some(resp) = self.body.as_mut() else {
             return Ok(None);
         };
-        match tokio::time::timeout(self.read_timeout, resp.chunk()).await {
+        let next = futures_util::StreamExt::next(resp);
+        match tokio::time::timeout(self.read_timeout, next).await {
             Err(_) => Err(UpstreamError::Timeout {
                 label: self.label.clone(),
                 ms: self.read_timeout.as_millis() as u64,
             }),
-            Ok(Err(e)) => Err(UpstreamError::Body {
+            Ok(Some(Err(e))) => Err(UpstreamError::Body {
                 label: self.label.clone(),
                 detail: e.to_string(),
             }),
-            Ok(Ok(None)) => {
+            Ok(None) => {
                 self.body = None;
                 Ok(None)
             }
-            Ok(Ok(Some(b))) => {
+            Ok(Some(Ok(b))) => {
                 self.limit = self.limit.saturating_sub(b.len());
                 if self.limit == 0 {
                     return Err(UpstreamError::Body {
@@ -295,7 +302,7 @@ impl Upstream {
             status,
             streaming: content_type.starts_with("text/event-stream"),
             content_type,
-            body: Some(resp),
+            body: Some(Box::pin(resp.bytes_stream())),
             limit: self.max_body,
             label: self.label.clone(),
             read_timeout: self.timeout,
