@@ -10,6 +10,7 @@
 //! | `exchange.rs` | one request: rows, RECORD, receipt, response headers |
 //! | `gated.rs` | gated endpoints and the unary response path |
 //! | `stream.rs` | the streaming response path |
+//! | `listen.rs` | accepting connections, HTTP/1 serving, stopping on shutdown |
 //! | `ops.rs` | healthz, readyz, version, metrics, models pass-through, 404/405 |
 //! | `metrics.rs` | Prometheus counters and histograms |
 //! | `log.rs` | one log line per request, text or JSON |
@@ -31,6 +32,7 @@ pub mod demo;
 mod error;
 mod exchange;
 mod gated;
+mod listen;
 mod log;
 mod metrics;
 mod ops;
@@ -144,19 +146,11 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let inflight = state.inflight.clone();
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = stop_tx.send(());
-    });
-    let server = tokio::spawn(async move { server.await });
-    let _ = stop_rx.await;
+    let open = listen::accept_until(router(state), listener, shutdown).await;
     // Connections finish their responses; streams pumping in the background
     // finish their RECORD. Both are bounded by the grace period.
     let drained = tokio::time::timeout(grace, async {
-        let _ = server.await;
-        inflight.drained(grace).await
+        open.drained(grace).await && inflight.drained(grace).await
     })
     .await;
     if !matches!(drained, Ok(true)) {

@@ -1,0 +1,155 @@
+//! Accepting connections: one HTTP/1 connection task per socket on hyper's
+//! server, the caller's address as `ConnectInfo<SocketAddr>`, and the first
+//! half of graceful shutdown (stop accepting, ask every connection to close
+//! after its current response).
+//!
+//! Not `axum::serve`: it sniffs each connection for the HTTP/2 preface and
+//! hands hyper those first 24 bytes on their own, so hyper's read of the
+//! request head always came up short and its 8 KiB read buffer grew to 16 KiB,
+//! which every open connection (a stream's, for its whole length) then held.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tower_service::Service as _;
+
+use super::{Inflight, InflightGuard};
+
+/// Serve `app` on `listener` until `shutdown` resolves, then stop accepting
+/// and tell every open connection to close once its response is done. The
+/// returned count of open connections reaches zero as they finish.
+pub async fn accept_until(
+    app: Router,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Inflight {
+    let open = Inflight::default();
+    let (stop_tx, stop_rx) = watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((sock, peer)) => {
+                    let conn = connection(app.clone(), sock, peer, stop_rx.clone(), open.enter());
+                    tokio::spawn(conn);
+                }
+                Err(e) => accept_failed(&e).await,
+            },
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(());
+    open
+}
+
+/// A failed `accept`: one connection's trouble (reset before it was accepted)
+/// is skipped; anything else (out of file descriptors) is reported and the
+/// loop pauses so it does not spin while the condition lasts.
+async fn accept_failed(e: &std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    eprintln!("signet: accepting a connection failed: {e}; retrying in 100 ms");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// One caller connection, until it closes or shutdown asks it to.
+async fn connection(
+    app: Router,
+    sock: TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<()>,
+    _open: InflightGuard,
+) {
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let mut req = req.map(axum::body::Body::new);
+        req.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().call(req)
+    });
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(sock), svc);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        // A send or the sender's drop: either way the gate is stopping.
+        _ = stop.changed() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get_path(addr: SocketAddr, path: &str) -> (String, String) {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let local = s.local_addr().unwrap().to_string();
+        let req = format!("GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        (local, out)
+    }
+
+    #[tokio::test]
+    async fn serves_with_the_callers_address_and_finishes_responses_on_shutdown() {
+        let app = Router::new()
+            .route(
+                "/who",
+                get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    "done"
+                }),
+            );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(accept_until(app, listener, async {
+            let _ = stopped.await;
+        }));
+
+        let (local, resp) = get_path(addr, "/who").await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        assert!(
+            resp.ends_with(&local),
+            "the handler saw another address: {resp}"
+        );
+
+        // A response under way when shutdown comes still completes.
+        let slow = tokio::spawn(get_path(addr, "/slow"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(()).unwrap();
+        let open = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("accepting stops at once")
+            .unwrap();
+        let (_, resp) = slow.await.unwrap();
+        assert!(
+            resp.starts_with("HTTP/1.1 200") && resp.ends_with("done"),
+            "{resp}"
+        );
+        assert!(
+            open.drained(Duration::from_secs(5)).await,
+            "a connection stayed open"
+        );
+        // And nothing is accepted any more.
+        assert!(TcpStream::connect(addr).await.is_err());
+    }
+}
