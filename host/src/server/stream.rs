@@ -128,11 +128,14 @@ async fn poll_now<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
     .await
 }
 
-// The pump task stays resident for the whole stream, sized by the largest
-// future it may await. The terminal paths (`fail`, `abort`, `end_of_stream`,
-// `client_gone`), the JSON-tree paths (`openai`, `anthropic`) and the checks'
-// chunk future are therefore awaited boxed: with 1,000 open streams this took
-// the task from 5.9 KB to 2.5 KB (`signet bench --scenarios streams`).
+/// A future the pump awaits boxed. The pump task stays resident for the
+/// whole stream, sized by the largest future it may await, so the terminal
+/// paths (`fail`, `abort`, `end_of_stream`, `client_gone`) return one, and the
+/// JSON-tree paths (`openai`, `anthropic`) and the checks' chunk future are
+/// awaited boxed: with 1,000 open streams this took the task from 5.9 KB to
+/// 2.5 KB (`signet bench --scenarios streams`).
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 impl Pump {
     /// Read, judge and queue the upstream's events until the stream ends.
     async fn run(&mut self, incoming: &mut Incoming) {
@@ -167,7 +170,7 @@ impl Pump {
                 Ok(Some(bytes)) => match parser.push(&bytes) {
                     Ok(evs) => evs,
                     Err(e) => {
-                        Box::pin(self.fail(&e.to_string())).await;
+                        self.fail(&e.to_string()).await;
                         return;
                     }
                 },
@@ -177,11 +180,11 @@ impl Pump {
                             return;
                         }
                     }
-                    Box::pin(self.end_of_stream()).await;
+                    self.end_of_stream().await;
                     return;
                 }
                 Err(e) => {
-                    Box::pin(self.fail(&e.to_string())).await;
+                    self.fail(&e.to_string()).await;
                     return;
                 }
             };
@@ -214,15 +217,17 @@ impl Pump {
         }
         let out = Bytes::from(std::mem::take(&mut self.out));
         if self.tx.send(out).await.is_err() {
-            Box::pin(self.client_gone()).await;
+            self.client_gone().await;
             return Flow::Stop;
         }
         Flow::Go
     }
 
-    async fn client_gone(&mut self) {
-        let end = self.ending("client_disconnect", None);
-        let _ = self.ex.finish(end).await;
+    fn client_gone(&mut self) -> Boxed<'_, ()> {
+        Box::pin(async move {
+            let end = self.ending("client_disconnect", None);
+            let _ = self.ex.finish(end).await;
+        })
     }
 
     fn ending<'a>(&mut self, outcome: &'a str, refusal: Option<&'a Refusal>) -> Ending<'a> {
@@ -239,7 +244,7 @@ impl Pump {
 
     async fn on_event(&mut self, ev: SseEvent) -> Flow {
         if ev.data == "[DONE]" {
-            return Box::pin(self.end_of_stream()).await;
+            return self.end_of_stream().await;
         }
         let plain = match self.api {
             Api::Messages => anthropic_plain_deltas(ev.event.as_deref(), &ev.data),
@@ -255,7 +260,9 @@ impl Pump {
             if ev.data.trim().is_empty() {
                 return self.send(ev.raw, true).await;
             }
-            return Box::pin(self.fail("the upstream sent a stream event that is not JSON")).await;
+            return self
+                .fail("the upstream sent a stream event that is not JSON")
+                .await;
         };
         let info = event_info(self.api, ev.event.as_deref(), &v);
         if let Some(u) = info.usage {
@@ -384,9 +391,9 @@ impl Pump {
         match self.inspect(&info).await {
             Ok(r) => match redact(v, &info, r) {
                 Ok(c) => changed |= c,
-                Err(()) => return Box::pin(self.fail(REDACT_FAILED)).await,
+                Err(()) => return self.fail(REDACT_FAILED).await,
             },
-            Err(r) => return Box::pin(self.abort(r)).await,
+            Err(r) => return self.abort(r).await,
         }
         if info.finish_reason.is_some() {
             self.finish_reason.clone_from(&info.finish_reason);
@@ -417,16 +424,18 @@ impl Pump {
         };
         let redactions = match self.inspect(&info).await {
             Ok(r) => r,
-            Err(r) => return Box::pin(self.abort(r)).await,
+            Err(r) => return self.abort(r).await,
         };
         if redactions.is_empty() {
             return self.send(ev.raw, true).await;
         }
         let Ok(mut v) = serde_json::from_str::<Value>(&ev.data) else {
-            return Box::pin(self.fail("the upstream sent a stream event that is not JSON")).await;
+            return self
+                .fail("the upstream sent a stream event that is not JSON")
+                .await;
         };
         if redact(&mut v, &info, redactions).is_err() {
-            return Box::pin(self.fail(REDACT_FAILED)).await;
+            return self.fail(REDACT_FAILED).await;
         }
         self.send(sse::encode(ev.event.as_deref(), &v.to_string()), true)
             .await
@@ -513,9 +522,9 @@ impl Pump {
         let changed = match self.inspect(&info).await {
             Ok(r) => match redact(&mut v, &info, r) {
                 Ok(c) => c,
-                Err(()) => return Box::pin(self.fail(REDACT_FAILED)).await,
+                Err(()) => return self.fail(REDACT_FAILED).await,
             },
-            Err(r) => return Box::pin(self.abort(r)).await,
+            Err(r) => return self.abort(r).await,
         };
         if info.is_stop {
             return self.finalize(Some(v), name.as_deref()).await;
@@ -574,19 +583,24 @@ impl Pump {
         self.out.extend_from_slice(bytes);
     }
 
-    async fn end_of_stream(&mut self) -> Flow {
-        if self.pending_final.is_some() || self.api != Api::Messages {
-            let fin = self.pending_final.take();
-            if fin.is_none()
-                && self.finish_reason.is_none()
-                && self.chunks == 0
-                && self.held.is_empty()
-            {
-                return Box::pin(self.fail("the upstream stream ended without any event")).await;
+    fn end_of_stream(&mut self) -> Boxed<'_, Flow> {
+        Box::pin(async move {
+            if self.pending_final.is_some() || self.api != Api::Messages {
+                let fin = self.pending_final.take();
+                if fin.is_none()
+                    && self.finish_reason.is_none()
+                    && self.chunks == 0
+                    && self.held.is_empty()
+                {
+                    return self
+                        .fail("the upstream stream ended without any event")
+                        .await;
+                }
+                return self.finalize(fin, None).await;
             }
-            return self.finalize(fin, None).await;
-        }
-        Box::pin(self.fail("the upstream stream ended before message_stop")).await
+            self.fail("the upstream stream ended before message_stop")
+                .await
+        })
     }
 
     fn abort_bytes(
@@ -629,31 +643,35 @@ impl Pump {
     }
 
     /// INSPECTION refused: abort event, `[DONE]`, nothing after.
-    async fn abort(&mut self, r: Refusal) -> Flow {
-        self.ex.st.metrics.stream_abort();
-        let id = self.ex.refusal_id(&r);
-        let end = self.ending("aborted", Some(&r));
-        let receipt = self.ex.finish(end).await.ok().flatten();
-        let bytes = self.abort_bytes(&r.check, &r.reason, r.stage.as_str(), &id, receipt);
-        self.send_final(&bytes);
-        Flow::Stop
+    fn abort(&mut self, r: Refusal) -> Boxed<'_, Flow> {
+        Box::pin(async move {
+            self.ex.st.metrics.stream_abort();
+            let id = self.ex.refusal_id(&r);
+            let end = self.ending("aborted", Some(&r));
+            let receipt = self.ex.finish(end).await.ok().flatten();
+            let bytes = self.abort_bytes(&r.check, &r.reason, r.stage.as_str(), &id, receipt);
+            self.send_final(&bytes);
+            Flow::Stop
+        })
     }
 
     /// The upstream broke off or misbehaved mid-stream.
-    async fn fail(&mut self, reason: &str) -> Flow {
-        let id = self.ex.st.audit.new_id();
-        drop(
-            self.ex.st.audit.append(
-                self.ex
-                    .gate_row(id.clone(), "upstream", reason, "upstream_error"),
-                false,
-            ),
-        );
-        let end = self.ending("upstream_error", None);
-        let _ = self.ex.finish(end).await;
-        let bytes = self.abort_bytes("upstream", reason, "upstream", &id, None);
-        self.send_final(&bytes);
-        Flow::Stop
+    fn fail<'a>(&'a mut self, reason: &'a str) -> Boxed<'a, Flow> {
+        Box::pin(async move {
+            let id = self.ex.st.audit.new_id();
+            drop(
+                self.ex.st.audit.append(
+                    self.ex
+                        .gate_row(id.clone(), "upstream", reason, "upstream_error"),
+                    false,
+                ),
+            );
+            let end = self.ending("upstream_error", None);
+            let _ = self.ex.finish(end).await;
+            let bytes = self.abort_bytes("upstream", reason, "upstream", &id, None);
+            self.send_final(&bytes);
+            Flow::Stop
+        })
     }
 }
 
