@@ -30,6 +30,34 @@ pub const INSTANCE_FIELD: &str = "_instance";
 
 pub(crate) type HmacSha256 = hmac::Hmac<Sha256>;
 
+/// Bytes of OS randomness fetched at once for entry ids (64 ids).
+pub const ID_POOL_BYTES: usize = 1024;
+
+thread_local! {
+    /// This thread's unused OS random bytes for ids, and how many are used.
+    static ID_POOL: std::cell::RefCell<([u8; ID_POOL_BYTES], usize)> =
+        const { std::cell::RefCell::new(([0; ID_POOL_BYTES], ID_POOL_BYTES)) };
+}
+
+/// 16 bytes from this thread's pool of OS randomness, refilled when empty;
+/// `None` if the OS RNG fails.
+fn pooled_random() -> Option<[u8; 16]> {
+    ID_POOL.with(|pool| {
+        let mut pool = pool.try_borrow_mut().ok()?;
+        let (bytes, used) = &mut *pool;
+        if *used + 16 > ID_POOL_BYTES {
+            getrandom::fill(bytes).ok()?;
+            *used = 0;
+        }
+        let taken = bytes.get_mut(*used..*used + 16)?;
+        let mut out = [0u8; 16];
+        out.copy_from_slice(taken);
+        taken.fill(0);
+        *used += 16;
+        Some(out)
+    })
+}
+
 /// A UUIDv4 entry id (lowercase, hyphenated). The pipeline creates it before the
 /// write so it can return it as `correlation_id` immediately.
 #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -37,30 +65,35 @@ pub(crate) type HmacSha256 = hmac::Hmac<Sha256>;
 pub struct EntryId(String);
 
 impl EntryId {
-    /// A fresh random id. Uses the OS RNG; should that ever fail, the id is derived
-    /// from SHA-256 of the time, pid and a process counter (unique, not secret).
+    /// A fresh random id. Its 16 bytes come from the OS RNG, fetched a
+    /// [`ID_POOL_BYTES`] block at a time per thread (one `getrandom` call per
+    /// 64 ids instead of one per id; each byte is used once and then wiped).
+    /// Should the OS RNG ever fail, the id is derived from SHA-256 of the
+    /// time, pid and a process counter (unique, not secret).
     pub fn new_v4() -> Self {
-        let mut b = [0u8; 16];
-        if getrandom::fill(&mut b).is_err() {
+        let mut b = pooled_random().unwrap_or_else(|| {
             static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut h = Sha256::new();
             h.update(now_ns().to_le_bytes());
             h.update(std::process::id().to_le_bytes());
             h.update(n.to_le_bytes());
+            let mut b = [0u8; 16];
             b.copy_from_slice(&h.finalize()[..16]);
-        }
+            b
+        });
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
-        let h = hex(&b);
-        Self(format!(
-            "{}-{}-{}-{}-{}",
-            &h[..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..]
-        ))
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(36);
+        for (i, byte) in b.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                s.push('-');
+            }
+            s.push(char::from(HEX[usize::from(byte >> 4)]));
+            s.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+        Self(s)
     }
 
     /// Wrap an existing id string (e.g. read back from a log).
@@ -362,6 +395,31 @@ mod tests {
         assert_eq!(&s[14..15], "4");
         assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"));
         assert_ne!(a, EntryId::new_v4());
+    }
+
+    #[test]
+    fn pooled_ids_stay_distinct_and_uuid4_across_refills() {
+        // Three and a half pools' worth in one thread: every refill boundary
+        // is crossed, and no 16 bytes are ever handed out twice.
+        let n = ID_POOL_BYTES / 16 * 7 / 2;
+        let ids: std::collections::HashSet<String> = (0..n).map(|_| EntryId::new_v4().0).collect();
+        assert_eq!(ids.len(), n);
+        for s in &ids {
+            let parts: Vec<&str> = s.split('-').collect();
+            assert_eq!(
+                parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12],
+                "{s}"
+            );
+            assert!(s
+                .bytes()
+                .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+            assert_eq!(&s[14..15], "4", "{s}");
+            assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"), "{s}");
+        }
+        // Another thread draws from its own pool.
+        let other = std::thread::spawn(|| EntryId::new_v4().0).join().unwrap();
+        assert!(!ids.contains(&other));
     }
 
     #[test]

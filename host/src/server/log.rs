@@ -45,15 +45,17 @@ impl RequestLog {
                 let out = std::io::stdout();
                 // Woken by the first line, the thread waits a few ms and
                 // writes everything queued by then with one flush: at most
-                // ~200 wake-ups a second, however many requests finish.
+                // ~200 wake-ups (and write calls) a second, however many
+                // requests finish. Stdout itself is line-buffered (a write
+                // per line), hence the buffer of our own.
+                let mut buf = std::io::BufWriter::with_capacity(64 * 1024, out);
                 while let Ok(first) = rx.recv() {
                     std::thread::sleep(std::time::Duration::from_millis(5));
-                    let mut lock = out.lock();
-                    let _ = writeln!(lock, "{first}");
+                    let _ = writeln!(buf, "{first}");
                     while let Ok(line) = rx.try_recv() {
-                        let _ = writeln!(lock, "{line}");
+                        let _ = writeln!(buf, "{line}");
                     }
-                    let _ = lock.flush();
+                    let _ = buf.flush();
                 }
             });
         RequestLog {
