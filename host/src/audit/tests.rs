@@ -130,6 +130,78 @@ fn concurrent_async_appends_form_one_verified_chain() {
     ));
 }
 
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn appends_made_in_one_scheduler_turn_reach_the_writer_as_one_group() {
+    let dir = TempDir::new("turn");
+    let path = dir.path("audit.jsonl");
+    let (w, _) = open(&path, ring(), FsyncPolicy::Batch);
+    let rt = current_thread();
+    let seqs = rt.block_on(async {
+        // Twenty appends started in the same turn, 2 ms apart: handed over
+        // one by one, the writer thread would commit them in several groups.
+        let appends = (0..20).map(|i| {
+            let w = w.clone();
+            async move {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                w.append(entry(i)).await.unwrap().seq
+            }
+        });
+        futures_util::future::join_all(appends).await
+    });
+    assert_eq!(seqs, (1..=20).collect::<Vec<u64>>(), "in the order made");
+    assert_eq!(w.stats().groups, 1, "{:?}", w.stats());
+    // A later turn is a new group; a blocking append is sent on its own.
+    rt.block_on(w.append(entry(20))).unwrap();
+    assert_eq!(w.append_blocking(entry(21)).unwrap().seq, 22);
+    assert_eq!(w.stats().groups, 3, "{:?}", w.stats());
+    w.close_blocking().unwrap();
+    assert_eq!(verify(&path, &ring()).total_entries, 22);
+}
+
+/// Poll `fut` once.
+async fn poll_once<F: std::future::Future>(
+    mut fut: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await
+}
+
+#[test]
+fn an_append_dropped_before_its_batch_is_handed_over_is_still_written() {
+    let dir = TempDir::new("dropped");
+    let path = dir.path("audit.jsonl");
+    let (w, _) = open(&path, ring(), FsyncPolicy::Batch);
+    let rt = current_thread();
+    rt.block_on(async {
+        let mut first = Box::pin(w.append(entry(0)));
+        // One poll: the entry is gathered and its future is yielding.
+        assert!(poll_once(first.as_mut()).await.is_pending());
+        let mut second = Box::pin(w.append(entry(1)));
+        assert!(poll_once(second.as_mut()).await.is_pending());
+        // Dropping the first hands over both; the second is answered
+        // (stranded, it would wait forever: bounded here).
+        drop(first);
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(10), second).await;
+        assert_eq!(answered.expect("handed over").unwrap().seq, 2);
+        // A flush behind gathered appends waits for them too.
+        let mut third = Box::pin(w.append(entry(2)));
+        assert!(poll_once(third.as_mut()).await.is_pending());
+        w.flush().await.unwrap();
+        assert_eq!(w.stats().appended, 3);
+        assert_eq!(third.await.unwrap().seq, 3);
+    });
+    w.close_blocking().unwrap();
+    let r = verify(&path, &ring());
+    assert!(r.ok(), "{:?}", r.breaks);
+    assert_eq!(r.total_entries, 3);
+}
+
 #[test]
 fn reopening_continues_the_chain_and_sequence() {
     let dir = TempDir::new("reopen");
@@ -576,6 +648,7 @@ fn the_head_catches_up_while_the_writer_runs_and_never_runs_ahead() {
     // A flush brings it up to date at once.
     w.append_blocking(entry(50)).unwrap();
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap()
         .block_on(w.flush())

@@ -2,7 +2,9 @@
 //!
 //! Callers never block the async reactor: [`AuditWriter::append`] queues the entry
 //! and awaits a oneshot that resolves once the entry is written — and durable, per
-//! the fsync policy. The thread does group commit: it drains everything queued
+//! the fsync policy. Async appends made in one turn of the scheduler are handed
+//! to the thread together (one wake-up and thread switch per batch, not per
+//! entry). The thread does group commit: it drains everything queued
 //! (up to `max_group`), signs and chains each entry in order, writes the group with
 //! one `write` and acknowledges. `Always` fsyncs after each entry before its ack.
 //! `Batch` (the default) acknowledges after the write and leaves the fsync to the
@@ -253,10 +255,21 @@ enum Command {
     Close(Reply<Result<(), WriterError>>),
 }
 
+/// What travels to the thread: one command, or the appends gathered on the
+/// async side (see [`AuditWriter::append`]), in order.
+enum Msg {
+    One(Command),
+    Batch(Vec<Command>),
+}
+
 /// Handle to the writer thread; cheap to clone.
 #[derive(Clone)]
 pub struct AuditWriter {
-    tx: mpsc::Sender<Command>,
+    tx: mpsc::Sender<Msg>,
+    /// Async appends waiting to be handed to the thread together. Every send
+    /// to the thread happens under this lock, after what is gathered here,
+    /// so the thread sees commands in the order they were made.
+    gathered: Arc<std::sync::Mutex<Vec<Command>>>,
     path: Arc<PathBuf>,
     counters: Arc<Counters>,
 }
@@ -319,15 +332,38 @@ impl AuditWriter {
             .name("signet-audit-writer".into())
             .spawn(move || state.run(rx))
             .map_err(io_err(&path, "start writer thread"))?;
-        Ok((Self { tx, path, counters }, opened.warnings))
+        Ok((
+            Self {
+                tx,
+                gathered: Arc::default(),
+                path,
+                counters,
+            },
+            opened.warnings,
+        ))
     }
 
     /// Queue `entry` and wait until it is written (and fsynced, per policy).
     /// Never blocks the reactor. Cancel-safe: once called, the entry is written
     /// even if this future is dropped.
+    ///
+    /// Appends made in the same turn of the async scheduler reach the writer
+    /// thread as one batch, so it is woken (and switched to) once per batch
+    /// rather than once per entry: the first append of a batch yields once,
+    /// letting the other ready tasks add theirs, then hands them all over.
     pub async fn append(&self, entry: NewEntry) -> Result<Appended, WriterError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Command::Append(Box::new(entry), Reply::Async(tx)))?;
+        let first = {
+            let mut gathered = self.gathered();
+            gathered.push(Command::Append(Box::new(entry), Reply::Async(tx)));
+            gathered.len() == 1
+        };
+        if first {
+            // Dropped after the yield, or with this future: either way the
+            // batch is handed over.
+            let _handover = Handover(self);
+            tokio::task::yield_now().await;
+        }
         rx.await.unwrap_or(Err(WriterError::Closed))
     }
 
@@ -382,8 +418,36 @@ impl AuditWriter {
         }
     }
 
+    fn gathered(&self) -> std::sync::MutexGuard<'_, Vec<Command>> {
+        // Nothing panics while holding it; a poisoned lock's data is intact.
+        self.gathered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Send `cmd` after everything gathered so far.
     fn send(&self, cmd: Command) -> Result<(), WriterError> {
-        self.tx.send(cmd).map_err(|_| WriterError::Closed)
+        let mut gathered = self.gathered();
+        self.hand_over(&mut gathered);
+        self.tx.send(Msg::One(cmd)).map_err(|_| WriterError::Closed)
+    }
+
+    /// Send what is gathered as one batch. Should the thread be gone, the
+    /// dropped replies make each waiting append fail with `Closed`.
+    fn hand_over(&self, gathered: &mut Vec<Command>) {
+        if !gathered.is_empty() {
+            let _ = self.tx.send(Msg::Batch(std::mem::take(gathered)));
+        }
+    }
+}
+
+/// Hands the gathered appends to the thread when dropped.
+struct Handover<'a>(&'a AuditWriter);
+
+impl Drop for Handover<'_> {
+    fn drop(&mut self) {
+        let mut gathered = self.0.gathered();
+        self.0.hand_over(&mut gathered);
     }
 }
 
@@ -414,8 +478,16 @@ fn initial_head(config: &WriterConfig, path: &Path, at: &Position, counters: &Co
     }
 }
 
+/// Add what `msg` carries to `group`.
+fn add(group: &mut Vec<Command>, msg: Msg) {
+    match msg {
+        Msg::One(cmd) => group.push(cmd),
+        Msg::Batch(cmds) => group.extend(cmds),
+    }
+}
+
 impl State {
-    fn run(mut self, rx: mpsc::Receiver<Command>) {
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
         let mut group = Vec::new();
         loop {
             let Ok(first) = rx.recv() else {
@@ -423,10 +495,10 @@ impl State {
                 let _ = self.syncer.stop();
                 return;
             };
-            group.push(first);
+            add(&mut group, first);
             while group.len() < self.config.max_group.max(1) {
                 match rx.try_recv() {
-                    Ok(cmd) => group.push(cmd),
+                    Ok(cmd) => add(&mut group, cmd),
                     Err(_) => break,
                 }
             }
@@ -505,13 +577,14 @@ impl State {
                 Command::Close(reply) => close = Some(reply),
             }
         }
-        let wrote = !acks.is_empty() || self.seq != seq0;
+        // Counted before the acks go out, so a caller that has its ack sees
+        // its group in the stats.
+        if !acks.is_empty() || self.seq != seq0 {
+            self.counters.groups.fetch_add(1, Ordering::Relaxed);
+        }
         if !acks.is_empty() {
             let result = self.write_group(&mut buf, false, (seq0, prev0, id0, len0));
             self.settle(acks, result);
-        }
-        if wrote {
-            self.counters.groups.fetch_add(1, Ordering::Relaxed);
         }
         if self.seq != seq0 {
             self.syncer.written(Position {
