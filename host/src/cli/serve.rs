@@ -286,6 +286,7 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
             Some(env) => println!("  admin:    /signet/approvals and /signet/ui (bearer token from ${env})"),
             None => println!("  admin:    off (set [admin] token_env to approve escalations)"),
         }
+        let shutdown = shutdown_signal();
         println!("listening on http://{addr}");
         let state = Arc::new(AppState {
             pipeline,
@@ -303,7 +304,7 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
             Duration::from_millis(cfg.admin.sweep_interval_ms),
         );
         let grace = Duration::from_millis(cfg.server.shutdown_grace_ms);
-        server::serve(state, listener, shutdown_signal(), grace).await?;
+        server::serve(state, listener, shutdown, grace).await?;
         println!("signet: shutting down; flushing the audit log");
         log.writer().close().await.context("closing the audit log")?;
         Ok::<u8, anyhow::Error>(0)
@@ -416,23 +417,36 @@ fn move_aside_previous_dev_log(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on the first SIGINT or SIGTERM received after this call: the
+/// handlers are installed before it returns (so before the gate says it is
+/// listening), never lazily on the future's first poll.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, Signal, SignalKind};
+        async fn first(s: std::io::Result<Signal>) {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+        let (int, term) = (
+            first(signal(SignalKind::interrupt())),
+            first(signal(SignalKind::terminate())),
+        );
+        async move {
+            tokio::select! {
+                _ = int => {},
+                _ = term => {},
+            }
+        }
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
