@@ -1194,3 +1194,65 @@ fn serve_dev_restarts_in_the_same_directory_moving_the_old_throwaway_log_aside()
     );
     assert!(tmp.path().join("audit.jsonl").exists());
 }
+
+/// `signet bench` end to end (a short run): the mock, the gate child with the
+/// `signet init` pipeline, and the per-chunk measurement on both wire formats.
+/// Each 210-chunk stream through the gate delivered all of its text (so the
+/// Anthropic per-chunk figure measures deltas the gate inspected and passed,
+/// not an early abort or an error page), and both per-chunk figures come out.
+#[test]
+fn bench_measures_per_chunk_cost_on_openai_and_anthropic_streams() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = signet(
+        &[
+            "bench",
+            "--scenarios",
+            "chunk-cost,chunk-cost-anthropic",
+            "--rounds",
+            "1",
+            "--duration",
+            "0.3",
+            "--requests",
+            "40",
+            "--no-pin",
+            "--json",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_out(&out);
+    let scenarios = v["scenarios"].as_array().unwrap();
+    let names: Vec<&str> = scenarios
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "stream-10ch",
+            "stream-210ch",
+            "stream-10ch-anthropic",
+            "stream-210ch-anthropic"
+        ]
+    );
+    for s in scenarios {
+        for side in ["direct", "gate"] {
+            let r = &s[side];
+            assert_eq!(r["errors"], 0, "{s}");
+            let n = r["requests"].as_u64().unwrap();
+            assert!(n > 0, "{s}");
+            if s["name"].as_str().unwrap().starts_with("stream-210ch") {
+                let per = r["response_bytes"].as_u64().unwrap() / n;
+                assert!(
+                    per >= 210 * 50,
+                    "{side} of {}: {per} bytes a stream",
+                    s["name"]
+                );
+            }
+        }
+    }
+    for key in ["per_chunk", "per_chunk_anthropic"] {
+        assert_eq!(v[key]["chunk_bytes"], 50, "{v}");
+        assert!(v[key]["gate_cpu_us"].is_f64(), "{key}: {v}");
+    }
+}

@@ -112,8 +112,8 @@ impl Histogram {
     }
 }
 
-/// Where requests go: `http://HOST:PORT` (a path prefix is ignored; requests
-/// always go to `/v1/chat/completions`).
+/// Where requests go: `http://HOST:PORT` (a path prefix is ignored; the
+/// workload names the path).
 #[derive(Clone, Debug)]
 pub struct Target {
     addr: SocketAddr,
@@ -138,6 +138,8 @@ impl Target {
 /// What each request sends and how its answer is read.
 #[derive(Clone, Debug)]
 pub struct Workload {
+    /// The endpoint: `/v1/chat/completions` (OpenAI) or `/v1/messages` (Anthropic).
+    pub path: &'static str,
     /// The JSON request body.
     pub body: Bytes,
     /// Parse the answer for a `signet_abort` event and count the content
@@ -180,7 +182,7 @@ impl Conn {
     /// Send one request and read the whole answer.
     pub async fn send(&mut self, t: &Target, w: &Workload) -> anyhow::Result<Seen> {
         self.tx.ready().await?;
-        let req = hyper::Request::post("/v1/chat/completions")
+        let req = hyper::Request::post(w.path)
             .header(hyper::header::HOST, t.authority.as_str())
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header("x-commit-owner", "human:bench")
@@ -265,6 +267,8 @@ pub struct Round {
     pub ok: u64,
     /// Requests that failed or were answered non-2xx.
     pub errors: u64,
+    /// Response body bytes of the requests counted in `ok`.
+    pub bytes: u64,
     /// The first failure, for the report.
     pub first_error: Option<String>,
     /// Open loop: scheduled requests skipped because `max_inflight` were open.
@@ -276,10 +280,12 @@ pub struct Round {
 }
 
 impl Round {
-    fn absorb(&mut self, o: Round) {
+    /// Add another round's outcomes to this one.
+    pub fn absorb(&mut self, o: Round) {
         self.hist.merge(&o.hist);
         self.ok += o.ok;
         self.errors += o.errors;
+        self.bytes += o.bytes;
         if self.first_error.is_none() {
             self.first_error = o.first_error;
         }
@@ -291,6 +297,7 @@ impl Round {
         match r {
             Ok(s) if (200..300).contains(&s.status) || keep => {
                 self.ok += 1;
+                self.bytes += s.bytes as u64;
                 self.hist.record(latency);
                 if keep {
                     self.seen.push((id, s));
@@ -321,6 +328,7 @@ fn body_for(w: &Workload, id: u64) -> Workload {
     let s = String::from_utf8_lossy(&w.body);
     let tagged = s.replacen('{', &format!("{{\"bench_id\":{id},"), 1);
     Workload {
+        path: w.path,
         body: Bytes::from(tagged),
         offend_at: w.offend_at,
     }

@@ -52,7 +52,8 @@ pub enum BenchCmd {
 #[derive(Debug, Clone, clap::Args)]
 pub struct SuiteArgs {
     /// Scenarios, comma-separated: unary-c1, stream-c1, unary-c32, stream-c32,
-    /// unary-open, chunk-cost, abort, streams (1,000 open streams, memory), or `all`.
+    /// unary-open, chunk-cost, chunk-cost-anthropic (the same on /v1/messages),
+    /// abort, streams (1,000 open streams, memory), or `all`.
     #[arg(long, default_value = "all", value_delimiter = ',')]
     pub scenarios: Vec<String>,
     /// Concurrency of the high-concurrency closed-loop scenarios.

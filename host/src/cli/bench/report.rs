@@ -71,6 +71,7 @@ impl Side {
     fn json(&self) -> Value {
         json!({
             "requests": self.round.ok, "errors": self.round.errors, "first_error": self.round.first_error,
+            "response_bytes": self.round.bytes,
             "skipped_open_loop": self.round.skipped, "requests_per_s": self.rps(),
             "latency": Quantiles::of(&self.round.hist).json(), "mean_ms": self.round.hist.mean_ms(),
         })
@@ -116,8 +117,14 @@ pub struct Report {
     pub streams_rss: Option<(usize, f64, u64)>,
     /// Per-chunk cost: (gate CPU µs/chunk, added latency µs/chunk at p50, chunk bytes).
     pub chunk_cost: Option<(Option<f64>, f64, usize)>,
+    /// The same for Anthropic Messages streams (`content_block_delta` events).
+    pub chunk_cost_anthropic: Option<(Option<f64>, f64, usize)>,
     /// Abort: (streams, aborted, offending chunk → abort event quantiles, max bytes after).
     pub abort: Option<(u64, u64, Option<Quantiles>, usize)>,
+}
+
+fn per_chunk_json((cpu, lat, size): (Option<f64>, f64, usize)) -> serde_json::Value {
+    json!({"chunk_bytes": size, "gate_cpu_us": cpu, "added_latency_us_p50": lat})
 }
 
 fn f(v: f64) -> String {
@@ -146,7 +153,8 @@ impl Report {
                 "idle_rss_mib": self.idle_rss_mib, "peak_rss_mib": self.peak_rss_mib,
                 "open_streams": self.streams_rss.map(|(n, mib, errors)| json!({"streams": n, "peak_rss_mib": mib, "errors": errors})),
             },
-            "per_chunk": self.chunk_cost.map(|(cpu, lat, size)| json!({"chunk_bytes": size, "gate_cpu_us": cpu, "added_latency_us_p50": lat})),
+            "per_chunk": self.chunk_cost.map(per_chunk_json),
+            "per_chunk_anthropic": self.chunk_cost_anthropic.map(per_chunk_json),
             "abort": self.abort.map(|(n, aborted, q, after)| json!({
                 "streams": n, "aborted": aborted,
                 "offending_chunk_to_abort_event": q.map(|q| q.json()),
@@ -161,8 +169,16 @@ impl Report {
             println!("  {l}");
         }
         println!();
+        // The first column fits the longest scenario name.
+        let w = self
+            .scenarios
+            .iter()
+            .map(|s| s.name.len())
+            .chain([12])
+            .max()
+            .unwrap_or(12);
         println!(
-            "{:<12} {:<13} {:>8} {:>8}  {:>32}  {:>9} {:>9} {:>8} {:>6}",
+            "{:<w$} {:<13} {:>8} {:>8}  {:>32}  {:>9} {:>9} {:>8} {:>6}",
             "scenario",
             "load",
             "direct",
@@ -173,12 +189,12 @@ impl Report {
             "CPU µs/req",
             "errors"
         );
-        println!("{:<12} {:<13} {:>8} {:>8}", "", "", "p50 ms", "p50 ms");
+        println!("{:<w$} {:<13} {:>8} {:>8}", "", "", "p50 ms", "p50 ms");
         for s in &self.scenarios {
             let a = s.added();
             let added = format!("{}/{}/{}/{}", f(a.p50), f(a.p90), f(a.p99), f(a.p999));
             println!(
-                "{:<12} {:<13} {:>8} {:>8}  {:>32}  {:>9.0} {:>9.0} {:>8} {:>6}",
+                "{:<w$} {:<13} {:>8} {:>8}  {:>32}  {:>9.0} {:>9.0} {:>8} {:>6}",
                 s.name,
                 s.load,
                 f(s.direct.round.hist.quantile_ms(0.5)),
@@ -195,7 +211,7 @@ impl Report {
                 .into_iter()
                 .flatten()
             {
-                println!("{:<12}   first error: {e}", "");
+                println!("{:<w$}   first error: {e}", "");
             }
         }
         println!();
@@ -208,11 +224,16 @@ impl Report {
         if let Some((n, mib, errors)) = self.streams_rss {
             println!("gate RSS peak, {n} open streams: {mib:.1} MiB ({errors} errors)");
         }
-        if let Some((cpu, lat, size)) = self.chunk_cost {
-            println!(
-                "per-chunk inspection ({size}-byte delta): gate CPU {} µs/chunk, added latency {lat:.2} µs/chunk (p50)",
-                cpu.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into())
-            );
+        for (api, cost) in [
+            ("", self.chunk_cost),
+            (", Anthropic", self.chunk_cost_anthropic),
+        ] {
+            if let Some((cpu, lat, size)) = cost {
+                println!(
+                    "per-chunk inspection ({size}-byte delta{api}): gate CPU {} µs/chunk, added latency {lat:.2} µs/chunk (p50)",
+                    cpu.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into())
+                );
+            }
         }
         if let Some((n, aborted, q, after)) = self.abort {
             let timing = q

@@ -21,13 +21,14 @@ const PROSE: &str = "Hi team, quick update on the quarterly numbers: revenue is 
 churn is flat, and the new onboarding flow shipped on Tuesday. Could you summarise the attached notes for the \
 board, keep it under two paragraphs, and flag anything that needs a decision before Friday? Thanks!";
 
-const ALL: [&str; 8] = [
+const ALL: [&str; 9] = [
     "unary-c1",
     "stream-c1",
     "unary-c32",
     "stream-c32",
     "unary-open",
     "chunk-cost",
+    "chunk-cost-anthropic",
     "abort",
     "streams",
 ];
@@ -40,8 +41,12 @@ struct Ends {
     offend_times: Option<OffendTimes>,
 }
 
+const OPENAI: &str = "/v1/chat/completions";
+const ANTHROPIC: &str = "/v1/messages";
+
 fn unary() -> Workload {
     Workload {
+        path: OPENAI,
         body: Bytes::from(
             serde_json::json!({"model": "bench", "messages": [{"role": "user", "content": PROSE}]})
                 .to_string(),
@@ -57,8 +62,21 @@ fn streaming(chunks: usize, size: usize, pace_us: u64, offend_at: Option<usize>)
         o.insert("bench_offend_at".into(), k.into());
     }
     Workload {
+        path: OPENAI,
         body: Bytes::from(v.to_string()),
         offend_at,
+    }
+}
+
+/// An Anthropic Messages stream of `chunks` text deltas of `size` bytes.
+fn anthropic_streaming(chunks: usize, size: usize) -> Workload {
+    let v = serde_json::json!({"model": "bench", "max_tokens": 1024,
+        "messages": [{"role": "user", "content": PROSE}],
+        "stream": true, "bench_chunks": chunks, "bench_size": size, "bench_pace_us": 0});
+    Workload {
+        path: ANTHROPIC,
+        body: Bytes::from(v.to_string()),
+        offend_at: None,
     }
 }
 
@@ -244,11 +262,11 @@ async fn pair(
                     cpu += proc_stats(pid)?.cpu_s - b.cpu_s;
                 }
                 gate.elapsed += round.elapsed;
-                absorb(&mut gate.round, round);
+                gate.round.absorb(round);
             } else {
                 let round = one_round(&e.direct, w, d, limit, &done).await?;
                 direct.elapsed += round.elapsed;
-                absorb(&mut direct.round, round);
+                direct.round.absorb(round);
             }
         }
     }
@@ -263,16 +281,6 @@ async fn pair(
         gate,
         cpu_us_per_req,
     })
-}
-
-fn absorb(into: &mut load::Round, r: load::Round) {
-    into.hist.merge(&r.hist);
-    into.ok += r.ok;
-    into.errors += r.errors;
-    if into.first_error.is_none() {
-        into.first_error = r.first_error;
-    }
-    into.skipped += r.skipped;
 }
 
 async fn warm_up(e: &Ends, s: &SuiteArgs) -> anyhow::Result<()> {
@@ -331,7 +339,13 @@ async fn suite(
             "unary-open" => rep
                 .scenarios
                 .push(pair(s, e, name, &unary(), Drive::Open(s.rate)).await?),
-            "chunk-cost" => rep.chunk_cost = Some(chunk_cost(s, e, &mut rep.scenarios).await?),
+            "chunk-cost" => {
+                rep.chunk_cost = Some(chunk_cost(s, e, Api::OpenAi, &mut rep.scenarios).await?)
+            }
+            "chunk-cost-anthropic" => {
+                rep.chunk_cost_anthropic =
+                    Some(chunk_cost(s, e, Api::Anthropic, &mut rep.scenarios).await?)
+            }
             "abort" => rep.abort = Some(abort(e).await?),
             "streams" => rep.streams_rss = Some(open_streams(s, e).await?),
             _ => {}
@@ -343,26 +357,38 @@ async fn suite(
     Ok(rep)
 }
 
+/// Which API a per-chunk measurement streams.
+#[derive(Clone, Copy)]
+enum Api {
+    OpenAi,
+    Anthropic,
+}
+
 /// Per-chunk cost: streams of 10 and of 210 chunks; the difference over 200 chunks.
 async fn chunk_cost(
     s: &SuiteArgs,
     e: &Ends,
+    api: Api,
     out: &mut Vec<Scenario>,
 ) -> anyhow::Result<(Option<f64>, f64, usize)> {
     let (lo, hi) = (10usize, 210usize);
+    let (w, suffix): (fn(usize, usize) -> Workload, &str) = match api {
+        Api::OpenAi => (|n, size| streaming(n, size, 0, None), ""),
+        Api::Anthropic => (anthropic_streaming, "-anthropic"),
+    };
     let a = pair(
         s,
         e,
-        "stream-10ch",
-        &streaming(lo, s.chunk_size, 0, None),
+        &format!("stream-{lo}ch{suffix}"),
+        &w(lo, s.chunk_size),
         Drive::Closed(1),
     )
     .await?;
     let b = pair(
         s,
         e,
-        "stream-210ch",
-        &streaming(hi, s.chunk_size, 0, None),
+        &format!("stream-{hi}ch{suffix}"),
+        &w(hi, s.chunk_size),
         Drive::Closed(1),
     )
     .await?;
