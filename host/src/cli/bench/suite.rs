@@ -69,8 +69,12 @@ fn streaming(chunks: usize, size: usize, pace_us: u64, offend_at: Option<usize>)
 }
 
 /// An Anthropic Messages stream of `chunks` text deltas of `size` bytes.
+/// `max_tokens` (which the Messages API requires) is what `scope_drift`
+/// approves, so it covers the whole answer: at 4 characters a token a
+/// smaller one would have the stream aborted as out of scope part-way.
 fn anthropic_streaming(chunks: usize, size: usize) -> Workload {
-    let v = serde_json::json!({"model": "bench", "max_tokens": 1024,
+    let max_tokens = (chunks * size).div_ceil(2).max(1024);
+    let v = serde_json::json!({"model": "bench", "max_tokens": max_tokens,
         "messages": [{"role": "user", "content": PROSE}],
         "stream": true, "bench_chunks": chunks, "bench_size": size, "bench_pace_us": 0});
     Workload {
