@@ -84,14 +84,15 @@ impl EntryId {
         });
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut s = String::with_capacity(36);
-        for (i, byte) in b.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
+        for (i, group) in [&b[..4], &b[4..6], &b[6..8], &b[8..10], &b[10..]]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
                 s.push('-');
             }
-            s.push(char::from(HEX[usize::from(byte >> 4)]));
-            s.push(char::from(HEX[usize::from(byte & 0xf)]));
+            push_hex(&mut s, group);
         }
         Self(s)
     }
@@ -363,13 +364,18 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut s, bytes);
+    s
+}
+
+/// Append `bytes` to `s` as lowercase hex.
+fn push_hex(s: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
         s.push(char::from(HEX[usize::from(b >> 4)]));
         s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
-    s
 }
 
 /// Nanoseconds since the Unix epoch (0 if the clock is before 1970).

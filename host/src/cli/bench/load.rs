@@ -135,11 +135,38 @@ impl Target {
     }
 }
 
+/// Which API a request speaks (and so its endpoint and its stream events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// `/v1/chat/completions`.
+    OpenAi,
+    /// `/v1/messages`.
+    Anthropic,
+}
+
+impl Api {
+    /// The endpoint.
+    pub fn path(self) -> &'static str {
+        match self {
+            Api::OpenAi => "/v1/chat/completions",
+            Api::Anthropic => "/v1/messages",
+        }
+    }
+
+    /// The API whose endpoint `path` ends with, if any (a prefix such as a
+    /// mount point is allowed).
+    pub fn of_path(path: &str) -> Option<Self> {
+        [Api::OpenAi, Api::Anthropic]
+            .into_iter()
+            .find(|a| path.ends_with(a.path().trim_start_matches("/v1")))
+    }
+}
+
 /// What each request sends and how its answer is read.
 #[derive(Clone, Debug)]
 pub struct Workload {
-    /// The endpoint: `/v1/chat/completions` (OpenAI) or `/v1/messages` (Anthropic).
-    pub path: &'static str,
+    /// The API, which names the endpoint.
+    pub api: Api,
     /// The JSON request body.
     pub body: Bytes,
     /// Parse the answer for a `signet_abort` event and count the content
@@ -182,7 +209,7 @@ impl Conn {
     /// Send one request and read the whole answer.
     pub async fn send(&mut self, t: &Target, w: &Workload) -> anyhow::Result<Seen> {
         self.tx.ready().await?;
-        let req = hyper::Request::post(w.path)
+        let req = hyper::Request::post(w.api.path())
             .header(hyper::header::HOST, t.authority.as_str())
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header("x-commit-owner", "human:bench")
@@ -328,7 +355,7 @@ fn body_for(w: &Workload, id: u64) -> Workload {
     let s = String::from_utf8_lossy(&w.body);
     let tagged = s.replacen('{', &format!("{{\"bench_id\":{id},"), 1);
     Workload {
-        path: w.path,
+        api: w.api,
         body: Bytes::from(tagged),
         offend_at: w.offend_at,
     }

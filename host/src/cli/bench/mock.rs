@@ -24,6 +24,8 @@ use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
+use super::load::Api;
+
 /// The marking an offending chunk carries.
 pub const OFFENDING_MARKER: &str = "SECRET//NOFORN";
 
@@ -90,13 +92,6 @@ fn unary_anthropic_body() -> Bytes {
         })
         .to_string(),
     )
-}
-
-/// Which API's events a stream is written in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Api {
-    OpenAi,
-    Anthropic,
 }
 
 /// One Anthropic SSE event.
@@ -218,12 +213,15 @@ fn stream(st: &State, api: Api, body: &[u8]) -> Body {
     let id = int_field(body, "bench_id");
     let times = st.offend_times.clone();
     // Event 0 opens an Anthropic message; 1..=chunks carry the text; then
-    // the end (OpenAI: the finish_reason chunk and [DONE]).
-    let first = if api == Api::Anthropic { 0 } else { 1 };
+    // the end (OpenAI: the finish_reason chunk, then [DONE]).
+    let (first, last) = match api {
+        Api::OpenAi => (1, chunks + 2),
+        Api::Anthropic => (0, chunks + 1),
+    };
     let events = futures_util::stream::unfold(first, move |i| {
         let times = times.clone();
         async move {
-            if i > chunks + 2 || (api == Api::Anthropic && i > chunks + 1) {
+            if i > last {
                 return None;
             }
             if i > 1 && !pace.is_zero() && i <= chunks + 1 {
@@ -259,11 +257,7 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
     if path.ends_with("/models") {
         return Ok(respond(200, "application/json", full(st.models.clone())));
     }
-    let api = if path.ends_with("/chat/completions") {
-        Api::OpenAi
-    } else if path.ends_with("/messages") {
-        Api::Anthropic
-    } else {
+    let Some(api) = Api::of_path(&path) else {
         return Ok(respond(
             404,
             "application/json",
@@ -366,11 +360,11 @@ mod tests {
             .collect()
     }
 
-    async fn fetch(url: &str, path: &'static str, body: &str) -> Bytes {
+    async fn fetch(url: &str, api: Api, body: &str) -> Bytes {
         let t = super::super::load::Target::parse(url).unwrap();
         let mut c = super::super::load::Conn::open(&t).await.unwrap();
         let w = super::super::load::Workload {
-            path,
+            api,
             body: Bytes::from(body.to_string()),
             offend_at: None,
         };
@@ -385,7 +379,7 @@ mod tests {
             .await
             .unwrap();
         tokio::spawn(conn);
-        let req = hyper::Request::post(path)
+        let req = hyper::Request::post(api.path())
             .header(hyper::header::HOST, "mock")
             .body(Full::new(Bytes::from(body.to_string())))
             .unwrap();
@@ -405,7 +399,7 @@ mod tests {
         let m = start(0, shape).await.unwrap();
         let body = fetch(
             &m.url,
-            "/v1/messages",
+            Api::Anthropic,
             r#"{"stream":true,"bench_chunks":3,"bench_size":40,"messages":[]}"#,
         )
         .await;
@@ -435,7 +429,7 @@ mod tests {
         assert!(texts.iter().all(|t| t.len() == 40), "{texts:?}");
         assert!(texts[2].starts_with("c000003 "));
         // Unary: one message with a text block.
-        let unary = fetch(&m.url, "/v1/messages", r#"{"messages":[]}"#).await;
+        let unary = fetch(&m.url, Api::Anthropic, r#"{"messages":[]}"#).await;
         let v: serde_json::Value = serde_json::from_slice(&unary).unwrap();
         assert_eq!(v["type"], "message");
         assert!(v
@@ -445,7 +439,7 @@ mod tests {
         // OpenAI streams are unchanged: N deltas, the finish chunk, [DONE].
         let oa = fetch(
             &m.url,
-            "/v1/chat/completions",
+            Api::OpenAi,
             r#"{"stream":true,"bench_chunks":2,"messages":[]}"#,
         )
         .await;

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 
 use super::gate::{self, proc_stats};
-use super::load::{self, Done, Histogram, Limit, Target, Workload};
+use super::load::{self, Api, Done, Histogram, Limit, Target, Workload};
 use super::mock::{self, OffendTimes, StreamShape};
 use super::report::{Progress, Quantiles, Report, Scenario, Side};
 use super::{LoadArgs, SuiteArgs};
@@ -41,12 +41,9 @@ struct Ends {
     offend_times: Option<OffendTimes>,
 }
 
-const OPENAI: &str = "/v1/chat/completions";
-const ANTHROPIC: &str = "/v1/messages";
-
 fn unary() -> Workload {
     Workload {
-        path: OPENAI,
+        api: Api::OpenAi,
         body: Bytes::from(
             serde_json::json!({"model": "bench", "messages": [{"role": "user", "content": PROSE}]})
                 .to_string(),
@@ -55,32 +52,34 @@ fn unary() -> Workload {
     }
 }
 
-fn streaming(chunks: usize, size: usize, pace_us: u64, offend_at: Option<usize>) -> Workload {
+/// A stream of `chunks` text deltas of `size` bytes in `api`'s events. On
+/// Anthropic, `max_tokens` (which the Messages API requires) is what
+/// `scope_drift` approves, so it covers the whole answer: at 4 characters a
+/// token a smaller one would have the stream aborted as out of scope part-way.
+fn streaming(
+    api: Api,
+    chunks: usize,
+    size: usize,
+    pace_us: u64,
+    offend_at: Option<usize>,
+) -> Workload {
     let mut v = serde_json::json!({"model": "bench", "messages": [{"role": "user", "content": PROSE}],
         "stream": true, "bench_chunks": chunks, "bench_size": size, "bench_pace_us": pace_us});
-    if let (Some(k), Some(o)) = (offend_at, v.as_object_mut()) {
-        o.insert("bench_offend_at".into(), k.into());
+    if let Some(o) = v.as_object_mut() {
+        if let Some(k) = offend_at {
+            o.insert("bench_offend_at".into(), k.into());
+        }
+        if api == Api::Anthropic {
+            o.insert(
+                "max_tokens".into(),
+                (chunks * size).div_ceil(2).max(1024).into(),
+            );
+        }
     }
     Workload {
-        path: OPENAI,
+        api,
         body: Bytes::from(v.to_string()),
         offend_at,
-    }
-}
-
-/// An Anthropic Messages stream of `chunks` text deltas of `size` bytes.
-/// `max_tokens` (which the Messages API requires) is what `scope_drift`
-/// approves, so it covers the whole answer: at 4 characters a token a
-/// smaller one would have the stream aborted as out of scope part-way.
-fn anthropic_streaming(chunks: usize, size: usize) -> Workload {
-    let max_tokens = (chunks * size).div_ceil(2).max(1024);
-    let v = serde_json::json!({"model": "bench", "max_tokens": max_tokens,
-        "messages": [{"role": "user", "content": PROSE}],
-        "stream": true, "bench_chunks": chunks, "bench_size": size, "bench_pace_us": 0});
-    Workload {
-        path: ANTHROPIC,
-        body: Bytes::from(v.to_string()),
-        offend_at: None,
     }
 }
 
@@ -293,7 +292,10 @@ async fn warm_up(e: &Ends, s: &SuiteArgs) -> anyhow::Result<()> {
         requests: 2000,
     };
     let done: Done = Arc::default();
-    for w in [unary(), streaming(s.chunks, s.chunk_size, s.pace_us, None)] {
+    for w in [
+        unary(),
+        streaming(Api::OpenAi, s.chunks, s.chunk_size, s.pace_us, None),
+    ] {
         for t in [&e.direct, &e.gate] {
             let r = load::closed(t, &w, 4, limit, &done, 0).await?;
             if r.ok == 0 {
@@ -324,7 +326,7 @@ async fn suite(
         rep.idle_rss_mib = Some(mib(proc_stats(pid)?.rss_kib));
     }
     warm_up(e, s).await.context("warming up")?;
-    let stream = streaming(s.chunks, s.chunk_size, s.pace_us, None);
+    let stream = streaming(Api::OpenAi, s.chunks, s.chunk_size, s.pace_us, None);
     let c = s.concurrency;
     for name in names {
         match name {
@@ -361,13 +363,6 @@ async fn suite(
     Ok(rep)
 }
 
-/// Which API a per-chunk measurement streams.
-#[derive(Clone, Copy)]
-enum Api {
-    OpenAi,
-    Anthropic,
-}
-
 /// Per-chunk cost: streams of 10 and of 210 chunks; the difference over 200 chunks.
 async fn chunk_cost(
     s: &SuiteArgs,
@@ -376,15 +371,16 @@ async fn chunk_cost(
     out: &mut Vec<Scenario>,
 ) -> anyhow::Result<(Option<f64>, f64, usize)> {
     let (lo, hi) = (10usize, 210usize);
-    let (w, suffix): (fn(usize, usize) -> Workload, &str) = match api {
-        Api::OpenAi => (|n, size| streaming(n, size, 0, None), ""),
-        Api::Anthropic => (anthropic_streaming, "-anthropic"),
+    let suffix = match api {
+        Api::OpenAi => "",
+        Api::Anthropic => "-anthropic",
     };
+    let w = |n| streaming(api, n, s.chunk_size, 0, None);
     let a = pair(
         s,
         e,
         &format!("stream-{lo}ch{suffix}"),
-        &w(lo, s.chunk_size),
+        &w(lo),
         Drive::Closed(1),
     )
     .await?;
@@ -392,7 +388,7 @@ async fn chunk_cost(
         s,
         e,
         &format!("stream-{hi}ch{suffix}"),
-        &w(hi, s.chunk_size),
+        &w(hi),
         Drive::Closed(1),
     )
     .await?;
@@ -410,7 +406,7 @@ async fn chunk_cost(
 /// Offending streams: 20 chunks 2 ms apart, the marker in chunk 10.
 async fn abort(e: &Ends) -> anyhow::Result<(u64, u64, Option<Quantiles>, usize)> {
     let n = 40u64;
-    let w = streaming(20, 50, 2000, Some(10));
+    let w = streaming(Api::OpenAi, 20, 50, 2000, Some(10));
     let done: Done = Arc::default();
     let _bar = Progress::start(
         "abort (offending chunk)".into(),
@@ -444,7 +440,7 @@ async fn abort(e: &Ends) -> anyhow::Result<(u64, u64, Option<Quantiles>, usize)>
 /// Peak gate RSS while `open_streams` slow streams are open at once.
 async fn open_streams(s: &SuiteArgs, e: &Ends) -> anyhow::Result<(usize, f64, u64)> {
     let n = s.open_streams;
-    let w = streaming(100, s.chunk_size, 20_000, None);
+    let w = streaming(Api::OpenAi, 100, s.chunk_size, 20_000, None);
     let done: Done = Arc::default();
     let _bar = Progress::start(
         format!("streams ({n} open)"),
