@@ -146,7 +146,13 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let inflight = state.inflight.clone();
-    let open = listen::accept_until(router(state), listener, shutdown).await;
+    let open = listen::accept_until(
+        router(state),
+        listener,
+        shutdown,
+        listen::HEADER_READ_TIMEOUT,
+    )
+    .await;
     // Connections finish their responses; streams pumping in the background
     // finish their RECORD. Both are bounded by the grace period.
     let drained = tokio::time::timeout(grace, async {
