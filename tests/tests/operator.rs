@@ -1258,3 +1258,56 @@ fn bench_measures_per_chunk_cost_on_openai_and_anthropic_streams() {
         assert!(v[key]["gate_cpu_us"].is_f64(), "{key}: {v}");
     }
 }
+
+/// `signet bench --scenarios floor`: the c=1 rounds go through a bare
+/// forwarder (`signet bench proxy`) that passes the mock's answers on byte
+/// for byte — no receipt, no checks — so the machine's floor under the gate's
+/// added latency is measured in the same run.
+#[test]
+fn bench_floor_runs_the_c1_rounds_through_a_bare_forwarder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = signet(
+        &[
+            "bench",
+            "--scenarios",
+            "floor",
+            "--rounds",
+            "1",
+            "--duration",
+            "0.3",
+            "--requests",
+            "40",
+            "--no-pin",
+            "--json",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_out(&out);
+    let scenarios = v["scenarios"].as_array().unwrap();
+    let names: Vec<&str> = scenarios
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["floor-unary-c1", "floor-stream-c1"]);
+    for s in scenarios {
+        let per_request = |side: &str| {
+            let r = &s[side];
+            assert_eq!(r["errors"], 0, "{s}");
+            let n = r["requests"].as_u64().unwrap();
+            assert!(n > 0, "{s}");
+            r["response_bytes"].as_u64().unwrap() / n
+        };
+        // Exactly the mock's bytes: the forwarder adds nothing (the gate
+        // would add its receipt) and cuts nothing.
+        assert_eq!(per_request("gate"), per_request("direct"), "{s}");
+        assert!(s["gate_cpu_us_per_request"].is_f64(), "{s}");
+    }
+    let setup = v["setup"].as_array().unwrap();
+    assert!(
+        setup
+            .iter()
+            .any(|l| l.as_str().is_some_and(|l| l.starts_with("floor-*"))),
+        "{v}"
+    );
+}

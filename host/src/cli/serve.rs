@@ -217,7 +217,7 @@ pub(super) fn run(a: Args) -> anyhow::Result<u8> {
             None => None,
         };
         let upstream = Upstream::new(&url, &label, api_key, Duration::from_millis(cfg.upstream.timeout_ms))?;
-        let listener = listen_nodelay(&host, port)
+        let listener = server::bind_nodelay(&host, port)
             .await
             .with_context(|| format!("cannot listen on {host}:{port}"))?;
         let addr = listener.local_addr()?;
@@ -364,29 +364,6 @@ fn approvals_service(
         service = service.with_notifier(Arc::new(server::admin::Webhook(hook)));
     }
     Ok(Arc::new(service))
-}
-
-/// Bind the gate's listener with `TCP_NODELAY` set on it, which Linux (and the
-/// BSDs) hand down to every accepted connection: without it, the second small
-/// write of a response (an SSE event after the headers) waits for the client's
-/// delayed ACK, up to 40 ms per stream.
-async fn listen_nodelay(host: &str, port: u16) -> std::io::Result<tokio::net::TcpListener> {
-    let mut last = None;
-    for addr in tokio::net::lookup_host((host, port)).await? {
-        let sock = if addr.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()?
-        } else {
-            tokio::net::TcpSocket::new_v6()?
-        };
-        #[cfg(unix)]
-        sock.set_reuseaddr(true)?;
-        sock.set_nodelay(true)?;
-        match sock.bind(addr) {
-            Ok(()) => return sock.listen(1024),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::other("the host resolved to no address")))
 }
 
 /// A throwaway key cannot continue a chain signed by an earlier run's

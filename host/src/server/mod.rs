@@ -17,6 +17,7 @@
 //! | `demo.rs` | the built-in demo upstream (`--dev` without `--upstream`) |
 //! | `admin.rs` | the approvals admin API, its audit rows, the expiry sweeper, the webhook |
 //! | `ui.rs` | `/signet/ui`, the approvers' web page |
+//! | `bare.rs` | a bare forwarder on the same HTTP stacks, no checks (the bench's floor) |
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use axum::Router;
 use tokio::sync::Notify;
 
 pub mod admin;
+pub mod bare;
 pub mod demo;
 mod error;
 mod exchange;
@@ -42,6 +44,7 @@ mod stream;
 mod tests;
 mod ui;
 
+pub use listen::bind_nodelay;
 pub use log::RequestLog;
 pub use metrics::Metrics;
 

@@ -7,7 +7,7 @@
 //! | `suite.rs` | the gate-overhead scenarios: alternating direct/through-gate rounds, abort timing, memory |
 //! | `load.rs` | the HTTP load generator: lean hyper client, closed and open loop, latency histogram |
 //! | `mock.rs` | the in-process mock upstream (unary, SSE with chunk count/size/pacing, an offending chunk) |
-//! | `gate.rs` | the gate child process: bench config, CPU pinning, RSS/CPU from /proc |
+//! | `gate.rs` | the gate child process (and the floor's bare forwarder): bench config, CPU pinning, RSS/CPU from /proc |
 //! | `report.rs` | the table, `--json`, and the progress bar |
 //! | `injection.rs` | `signet bench injection`: the prompt-injection engine and decode bombs |
 use std::time::Duration;
@@ -42,6 +42,11 @@ pub enum BenchCmd {
     Load(LoadArgs),
     /// Run only the mock upstream (for gates started by hand).
     Mock(MockArgs),
+    /// A bare forwarder to --upstream on the gate's own HTTP stacks (listener,
+    /// router, upstream client) with no checks and no audit: the floor under
+    /// the gate's added latency. The `floor` scenario starts one on the gate's
+    /// CPU. Not a gate: it forwards everything as it came.
+    Proxy(ProxyArgs),
     /// Prompt-injection engine: MB/s on benign text, worst-case decode bombs,
     /// and the p99 of ordinary requests through a gate with and without decode
     /// bombs in flight.
@@ -51,9 +56,10 @@ pub enum BenchCmd {
 /// Scenario selection and load shape.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SuiteArgs {
-    /// Scenarios, comma-separated: unary-c1, stream-c1, unary-c32, stream-c32,
-    /// unary-open, chunk-cost, chunk-cost-anthropic (the same on /v1/messages),
-    /// abort, streams (1,000 open streams, memory), or `all`.
+    /// Scenarios, comma-separated: unary-c1, stream-c1, floor (the c=1 rounds
+    /// through a bare forwarder with no checks, on the gate's CPU), unary-c32,
+    /// stream-c32, unary-open, chunk-cost, chunk-cost-anthropic (the same on
+    /// /v1/messages), abort, streams (1,000 open streams, memory), or `all`.
     #[arg(long, default_value = "all", value_delimiter = ',')]
     pub scenarios: Vec<String>,
     /// Concurrency of the high-concurrency closed-loop scenarios.
@@ -119,6 +125,17 @@ pub struct LoadArgs {
     pub suite: SuiteArgs,
 }
 
+/// `signet bench proxy`.
+#[derive(Debug, clap::Args)]
+pub struct ProxyArgs {
+    /// Where every request goes, e.g. a `signet bench mock`.
+    #[arg(long)]
+    pub upstream: String,
+    /// Port on 127.0.0.1 (0 = any free port; the address is printed).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+}
+
 /// `signet bench mock`.
 #[derive(Debug, clap::Args)]
 pub struct MockArgs {
@@ -145,8 +162,29 @@ pub(super) fn run(a: BenchArgs) -> anyhow::Result<u8> {
         Some(BenchCmd::Gate(s)) => suite::run_gate(s),
         Some(BenchCmd::Load(l)) => suite::run_load(l),
         Some(BenchCmd::Mock(m)) => run_mock(m),
+        Some(BenchCmd::Proxy(p)) => run_proxy(p),
         Some(BenchCmd::Injection(i)) => injection::run(i),
     }
+}
+
+/// The same runtime as `signet serve` (multi-threaded, one worker per CPU it
+/// may run on), so the floor is measured on the gate's scheduler too.
+fn run_proxy(p: ProxyArgs) -> anyhow::Result<u8> {
+    let up =
+        crate::upstream::Upstream::new(&p.upstream, "bench proxy", None, Duration::from_secs(30))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = crate::server::bind_nodelay("127.0.0.1", p.port).await?;
+        println!(
+            "bare forwarder (no checks, no audit) to {} listening on http://{}",
+            p.upstream,
+            listener.local_addr()?
+        );
+        crate::server::bare::serve(up, listener, std::future::pending()).await;
+        Ok(0)
+    })
 }
 
 fn run_mock(m: MockArgs) -> anyhow::Result<u8> {

@@ -21,9 +21,10 @@ const PROSE: &str = "Hi team, quick update on the quarterly numbers: revenue is 
 churn is flat, and the new onboarding flow shipped on Tuesday. Could you summarise the attached notes for the \
 board, keep it under two paragraphs, and flag anything that needs a decision before Friday? Thanks!";
 
-const ALL: [&str; 9] = [
+const ALL: [&str; 10] = [
     "unary-c1",
     "stream-c1",
+    "floor",
     "unary-c32",
     "stream-c32",
     "unary-open",
@@ -39,6 +40,10 @@ struct Ends {
     gate: Target,
     pid: Option<u32>,
     offend_times: Option<OffendTimes>,
+    /// The direct end's URL (where the floor's forwarder sends).
+    direct_url: String,
+    /// The gate's CPU when pinned (where the floor's forwarder runs).
+    gate_cpu: Option<usize>,
 }
 
 fn unary() -> Workload {
@@ -130,6 +135,8 @@ pub fn run_gate(s: SuiteArgs) -> anyhow::Result<u8> {
             gate: Target::parse(&g.url)?,
             pid: Some(g.pid),
             offend_times: Some(mock.offend_times.clone()),
+            direct_url: mock.url.clone(),
+            gate_cpu,
         };
         let mut setup = vec![
             format!(
@@ -160,6 +167,8 @@ pub fn run_load(l: LoadArgs) -> anyhow::Result<u8> {
             gate: Target::parse(&l.target)?,
             pid: l.pid,
             offend_times: None,
+            direct_url: l.direct.clone(),
+            gate_cpu: load_cpu.map(|_| l.suite.gate_cpu),
         };
         let setup = vec![
             format!(
@@ -336,6 +345,10 @@ async fn suite(
             "stream-c1" => rep
                 .scenarios
                 .push(pair(s, e, name, &stream, Drive::Closed(1)).await?),
+            "floor" => {
+                rep.setup.push(FLOOR_NOTE.into());
+                floor(s, e, &stream, &mut rep.scenarios).await?;
+            }
             "unary-c32" => rep
                 .scenarios
                 .push(pair(s, e, &format!("unary-c{c}"), &unary(), Drive::Closed(c)).await?),
@@ -361,6 +374,36 @@ async fn suite(
         rep.peak_rss_mib = Some(mib(proc_stats(pid)?.hwm_kib));
     }
     Ok(rep)
+}
+
+const FLOOR_NOTE: &str = "floor-*: the c=1 rounds through `signet bench proxy` instead of the gate: the same listener, router and upstream client on the gate's CPU, no checks, no audit. Its added latency is what the extra hop costs on this machine before any check runs";
+
+/// The floor: the c=1 unary and streamed rounds through a bare forwarder
+/// (`signet bench proxy`, started on the gate's CPU) instead of the gate.
+async fn floor(
+    s: &SuiteArgs,
+    e: &Ends,
+    stream: &Workload,
+    out: &mut Vec<Scenario>,
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("locating the signet binary")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["bench", "proxy", "--upstream", &e.direct_url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let proxy = gate::spawn_on(cmd, e.gate_cpu).context("starting signet bench proxy")?;
+    let ends = Ends {
+        direct: Target::parse(&e.direct_url)?,
+        gate: Target::parse(&proxy.url)?,
+        pid: Some(proxy.pid),
+        offend_times: None,
+        direct_url: e.direct_url.clone(),
+        gate_cpu: e.gate_cpu,
+    };
+    warm_up(&ends, s).await.context("warming up the floor")?;
+    out.push(pair(s, &ends, "floor-unary-c1", &unary(), Drive::Closed(1)).await?);
+    out.push(pair(s, &ends, "floor-stream-c1", stream, Drive::Closed(1)).await?);
+    Ok(())
 }
 
 /// Per-chunk cost: streams of 10 and of 210 chunks; the difference over 200 chunks.
