@@ -10,12 +10,14 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
+use bytes::BytesMut;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use super::listen;
+use super::stream::{poll_now, FLUSH_BYTES};
 use crate::upstream::{Incoming, Upstream, UpstreamError};
 
 /// Largest request body forwarded (the gate's default cap).
@@ -56,14 +58,27 @@ async fn forward(State(up): State<Arc<Upstream>>, req: Request) -> Response {
     let status = StatusCode::from_u16(incoming.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = HeaderValue::from_str(&incoming.content_type).ok();
     let mut resp = if incoming.streaming {
-        // Chunks go on as they come; an upstream error ends the body with it.
-        let chunks = futures_util::stream::unfold(Some(incoming), |state| async move {
-            let mut inc: Incoming = state?;
-            match inc.chunk().await {
-                Ok(Some(b)) => Some((Ok::<Bytes, UpstreamError>(b), Some(inc))),
-                Ok(None) => None,
-                Err(e) => Some((Err(e), None)),
+        // What came in together leaves together, as on the gate's stream
+        // path: a task of its own reads (yielding a turn lets the upstream
+        // connection decode what it already holds) and hands over batches.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, UpstreamError>>(32);
+        tokio::spawn(async move {
+            let mut inc = incoming;
+            loop {
+                let next = ready_chunks(&mut inc).await.transpose();
+                let last = !matches!(next, Some(Ok(_)));
+                if let Some(item) = next {
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                }
+                if last {
+                    return;
+                }
             }
+        });
+        let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
         });
         Body::from_stream(chunks).into_response()
     } else {
@@ -77,6 +92,41 @@ async fn forward(State(up): State<Arc<Upstream>>, req: Request) -> Response {
         resp.headers_mut().insert("content-type", ct);
     }
     resp
+}
+
+/// The next chunk and every chunk that follows it at once (the upstream
+/// connection decodes the next one while this task yields a turn), up to the
+/// gate's flush size: one socket write for what came in one read.
+async fn ready_chunks(inc: &mut Incoming) -> Result<Option<Bytes>, UpstreamError> {
+    let Some(first) = inc.chunk().await? else {
+        return Ok(None);
+    };
+    let mut out = BytesMut::new();
+    loop {
+        let mut next = std::pin::pin!(inc.chunk());
+        let ready = match poll_now(&mut next).await {
+            Some(r) => Some(r),
+            None => {
+                tokio::task::yield_now().await;
+                poll_now(&mut next).await
+            }
+        };
+        match ready {
+            Some(Ok(Some(b))) => {
+                if out.is_empty() {
+                    out.extend_from_slice(&first);
+                }
+                out.extend_from_slice(&b);
+                if out.len() >= FLUSH_BYTES {
+                    break;
+                }
+            }
+            Some(Err(e)) => return Err(e),
+            // The end (the next call sees it again) or nothing ready yet.
+            Some(Ok(None)) | None => break,
+        }
+    }
+    Ok(Some(if out.is_empty() { first } else { out.freeze() }))
 }
 
 #[cfg(test)]

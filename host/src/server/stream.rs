@@ -37,7 +37,7 @@ use crate::upstream::Incoming;
 const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 /// Queued bytes past this go to the caller without waiting for the upstream
 /// to pause (the channel's capacity then bounds what a slow caller holds up).
-const FLUSH_BYTES: usize = 16 * 1024;
+pub(super) const FLUSH_BYTES: usize = 16 * 1024;
 
 /// Start streaming the gated response.
 pub async fn respond(ex: Exchange, incoming: Incoming) -> Response {
@@ -120,7 +120,7 @@ async fn pump(ex: Exchange, mut incoming: Incoming, tx: mpsc::Sender<Bytes>) {
 }
 
 /// `fut` polled once now; `None` while it is pending.
-async fn poll_now<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
+pub(super) async fn poll_now<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
     std::future::poll_fn(|cx| match Pin::new(&mut *fut).poll(cx) {
         Poll::Ready(v) => Poll::Ready(Some(v)),
         Poll::Pending => Poll::Ready(None),
