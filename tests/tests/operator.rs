@@ -1289,7 +1289,10 @@ fn bench_floor_runs_the_c1_rounds_through_a_bare_forwarder() {
         .iter()
         .filter_map(|s| s["name"].as_str())
         .collect();
-    assert_eq!(names, ["floor-unary-c1", "floor-stream-c1"]);
+    assert_eq!(
+        names,
+        ["floor-unary-c1", "floor-stream-c1", "floor-unary-c32"]
+    );
     for s in scenarios {
         let per_request = |side: &str| {
             let r = &s[side];

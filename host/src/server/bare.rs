@@ -10,11 +10,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use bytes::BytesMut;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use bytes::BytesMut;
 
 use super::listen;
 use super::stream::{poll_now, FLUSH_BYTES};

@@ -56,8 +56,8 @@ pub enum BenchCmd {
 /// Scenario selection and load shape.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SuiteArgs {
-    /// Scenarios, comma-separated: unary-c1, stream-c1, floor (the c=1 rounds
-    /// through a bare forwarder with no checks, on the gate's CPU), unary-c32,
+    /// Scenarios, comma-separated: unary-c1, stream-c1, floor (the c=1 rounds and
+    /// unary-c32 through a bare forwarder with no checks, on the gate's CPU), unary-c32,
     /// stream-c32, unary-open, chunk-cost, chunk-cost-anthropic (the same on
     /// /v1/messages), abort, streams (1,000 open streams, memory), or `all`.
     #[arg(long, default_value = "all", value_delimiter = ',')]

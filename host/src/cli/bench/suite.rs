@@ -376,10 +376,11 @@ async fn suite(
     Ok(rep)
 }
 
-const FLOOR_NOTE: &str = "floor-*: the c=1 rounds through `signet bench proxy` instead of the gate: the same listener, router and upstream client on the gate's CPU, no checks, no audit. Its added latency is what the extra hop costs on this machine before any check runs";
+const FLOOR_NOTE: &str = "floor-*: the c=1 rounds and unary at high concurrency through `signet bench proxy` instead of the gate: the same listener, router and upstream client on the gate's CPU, no checks, no audit. Its added latency is what the extra hop costs on this machine before any check runs";
 
-/// The floor: the c=1 unary and streamed rounds through a bare forwarder
-/// (`signet bench proxy`, started on the gate's CPU) instead of the gate.
+/// The floor: the c=1 unary and streamed rounds, and unary at the high
+/// concurrency, through a bare forwarder (`signet bench proxy`, started on
+/// the gate's CPU) instead of the gate.
 async fn floor(
     s: &SuiteArgs,
     e: &Ends,
@@ -403,6 +404,17 @@ async fn floor(
     warm_up(&ends, s).await.context("warming up the floor")?;
     out.push(pair(s, &ends, "floor-unary-c1", &unary(), Drive::Closed(1)).await?);
     out.push(pair(s, &ends, "floor-stream-c1", stream, Drive::Closed(1)).await?);
+    let c = s.concurrency;
+    out.push(
+        pair(
+            s,
+            &ends,
+            &format!("floor-unary-c{c}"),
+            &unary(),
+            Drive::Closed(c),
+        )
+        .await?,
+    );
     Ok(())
 }
 
