@@ -17,7 +17,7 @@ use axum::Router;
 use bytes::BytesMut;
 
 use super::listen;
-use super::stream::{poll_now, FLUSH_BYTES};
+use super::stream::{ready_soon, FLUSH_BYTES};
 use crate::upstream::{Incoming, Upstream, UpstreamError};
 
 /// Largest request body forwarded (the gate's default cap).
@@ -59,8 +59,9 @@ async fn forward(State(up): State<Arc<Upstream>>, req: Request) -> Response {
     let content_type = HeaderValue::from_str(&incoming.content_type).ok();
     let mut resp = if incoming.streaming {
         // What came in together leaves together, as on the gate's stream
-        // path: a task of its own reads (yielding a turn lets the upstream
-        // connection decode what it already holds) and hands over batches.
+        // path. The reading is a task of its own: polled from inside the
+        // caller connection's body, the yield in `ready_soon` did not let
+        // the upstream connection decode what it held (one write per event).
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, UpstreamError>>(32);
         tokio::spawn(async move {
             let mut inc = incoming;
@@ -94,9 +95,8 @@ async fn forward(State(up): State<Arc<Upstream>>, req: Request) -> Response {
     resp
 }
 
-/// The next chunk and every chunk that follows it at once (the upstream
-/// connection decodes the next one while this task yields a turn), up to the
-/// gate's flush size: one socket write for what came in one read.
+/// The next chunk and every chunk ready right behind it ([`ready_soon`]), up
+/// to the gate's flush size: one socket write for what came in one read.
 async fn ready_chunks(inc: &mut Incoming) -> Result<Option<Bytes>, UpstreamError> {
     let Some(first) = inc.chunk().await? else {
         return Ok(None);
@@ -104,14 +104,7 @@ async fn ready_chunks(inc: &mut Incoming) -> Result<Option<Bytes>, UpstreamError
     let mut out = BytesMut::new();
     loop {
         let mut next = std::pin::pin!(inc.chunk());
-        let ready = match poll_now(&mut next).await {
-            Some(r) => Some(r),
-            None => {
-                tokio::task::yield_now().await;
-                poll_now(&mut next).await
-            }
-        };
-        match ready {
+        match ready_soon(&mut next).await {
             Some(Ok(Some(b))) => {
                 if out.is_empty() {
                     out.extend_from_slice(&first);

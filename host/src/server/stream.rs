@@ -120,12 +120,24 @@ async fn pump(ex: Exchange, mut incoming: Incoming, tx: mpsc::Sender<Bytes>) {
 }
 
 /// `fut` polled once now; `None` while it is pending.
-pub(super) async fn poll_now<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
+async fn poll_now<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
     std::future::poll_fn(|cx| match Pin::new(&mut *fut).poll(cx) {
         Poll::Ready(v) => Poll::Ready(Some(v)),
         Poll::Pending => Poll::Ready(None),
     })
     .await
+}
+
+/// `fut` if it is ready now or after this task yields one turn; `None` if it
+/// is still pending then. Events the upstream sent together arrive one HTTP
+/// chunk at a time (the client connection decodes the next while this task
+/// yields), so this is how a reader collects what came in one read.
+pub(super) async fn ready_soon<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
+    if let Some(v) = poll_now(fut).await {
+        return Some(v);
+    }
+    tokio::task::yield_now().await;
+    poll_now(fut).await
 }
 
 /// A future the pump awaits boxed. The pump task stays resident for the
@@ -143,24 +155,16 @@ impl Pump {
             let t = Instant::now();
             let next = {
                 let mut fut = std::pin::pin!(incoming.chunk());
-                // Events the upstream sent together arrive here one HTTP chunk
-                // at a time (the client connection decodes the next while this
-                // task yields). Give it that one turn before handing what is
-                // queued to the caller: events that came in one read leave in
-                // one socket write instead of one write each.
-                match poll_now(&mut fut).await {
+                // Only when nothing more is ready does what is queued go to
+                // the caller: events that came in one read leave in one
+                // socket write instead of one write each.
+                match ready_soon(&mut fut).await {
                     Some(r) => r,
                     None => {
-                        tokio::task::yield_now().await;
-                        match poll_now(&mut fut).await {
-                            Some(r) => r,
-                            None => {
-                                if let Flow::Stop = self.flush().await {
-                                    return;
-                                }
-                                fut.await
-                            }
+                        if let Flow::Stop = self.flush().await {
+                            return;
                         }
+                        fut.await
                     }
                 }
             };
