@@ -1195,6 +1195,38 @@ fn serve_dev_restarts_in_the_same_directory_moving_the_old_throwaway_log_aside()
     assert!(tmp.path().join("audit.jsonl").exists());
 }
 
+/// `signet bench --scenarios SCENARIOS --json`, one short round pair each,
+/// unpinned; it must succeed.
+fn short_bench(scenarios: &str) -> Value {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "bench",
+        "--scenarios",
+        scenarios,
+        "--rounds",
+        "1",
+        "--duration",
+        "0.3",
+        "--requests",
+        "40",
+        "--no-pin",
+        "--json",
+    ];
+    let out = signet(&args, tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    json_out(&out)
+}
+
+/// Response bytes per request on one side of a bench scenario, which had
+/// requests and no errors.
+fn bytes_per_request(s: &Value, side: &str) -> u64 {
+    let r = &s[side];
+    assert_eq!(r["errors"], 0, "{s}");
+    let n = r["requests"].as_u64().unwrap();
+    assert!(n > 0, "{s}");
+    r["response_bytes"].as_u64().unwrap() / n
+}
+
 /// `signet bench` end to end (a short run): the mock, the gate child with the
 /// `signet init` pipeline, and the per-chunk measurement on both wire formats.
 /// Each 210-chunk stream through the gate delivered all of its text (so the
@@ -1202,25 +1234,7 @@ fn serve_dev_restarts_in_the_same_directory_moving_the_old_throwaway_log_aside()
 /// not an early abort or an error page), and both per-chunk figures come out.
 #[test]
 fn bench_measures_per_chunk_cost_on_openai_and_anthropic_streams() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = signet(
-        &[
-            "bench",
-            "--scenarios",
-            "chunk-cost,chunk-cost-anthropic",
-            "--rounds",
-            "1",
-            "--duration",
-            "0.3",
-            "--requests",
-            "40",
-            "--no-pin",
-            "--json",
-        ],
-        tmp.path(),
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v = json_out(&out);
+    let v = short_bench("chunk-cost,chunk-cost-anthropic");
     let scenarios = v["scenarios"].as_array().unwrap();
     let names: Vec<&str> = scenarios
         .iter()
@@ -1236,13 +1250,7 @@ fn bench_measures_per_chunk_cost_on_openai_and_anthropic_streams() {
         ]
     );
     for s in scenarios {
-        let per_stream = |side: &str| {
-            let r = &s[side];
-            assert_eq!(r["errors"], 0, "{s}");
-            let n = r["requests"].as_u64().unwrap();
-            assert!(n > 0, "{s}");
-            r["response_bytes"].as_u64().unwrap() / n
-        };
+        let per_stream = |side: &str| bytes_per_request(s, side);
         // The gate passes every event on (re-encoded at most) and adds its
         // receipt: never fewer bytes than the mock sent, unless it cut the
         // stream short.
@@ -1265,25 +1273,7 @@ fn bench_measures_per_chunk_cost_on_openai_and_anthropic_streams() {
 /// added latency is measured in the same run.
 #[test]
 fn bench_floor_runs_the_c1_rounds_through_a_bare_forwarder() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = signet(
-        &[
-            "bench",
-            "--scenarios",
-            "floor",
-            "--rounds",
-            "1",
-            "--duration",
-            "0.3",
-            "--requests",
-            "40",
-            "--no-pin",
-            "--json",
-        ],
-        tmp.path(),
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v = json_out(&out);
+    let v = short_bench("floor");
     let scenarios = v["scenarios"].as_array().unwrap();
     let names: Vec<&str> = scenarios
         .iter()
@@ -1294,13 +1284,7 @@ fn bench_floor_runs_the_c1_rounds_through_a_bare_forwarder() {
         ["floor-unary-c1", "floor-stream-c1", "floor-unary-c32"]
     );
     for s in scenarios {
-        let per_request = |side: &str| {
-            let r = &s[side];
-            assert_eq!(r["errors"], 0, "{s}");
-            let n = r["requests"].as_u64().unwrap();
-            assert!(n > 0, "{s}");
-            r["response_bytes"].as_u64().unwrap() / n
-        };
+        let per_request = |side: &str| bytes_per_request(s, side);
         // Exactly the mock's bytes: the forwarder adds nothing (the gate
         // would add its receipt) and cuts nothing.
         assert_eq!(per_request("gate"), per_request("direct"), "{s}");
