@@ -1217,6 +1217,12 @@ fn short_bench(scenarios: &str) -> Value {
     json_out(&out)
 }
 
+/// The scenario names of a bench report, in order.
+fn scenario_names(v: &Value) -> Vec<&str> {
+    let all = v["scenarios"].as_array().unwrap();
+    all.iter().filter_map(|s| s["name"].as_str()).collect()
+}
+
 /// Response bytes per request on one side of a bench scenario, which had
 /// requests and no errors.
 fn bytes_per_request(s: &Value, side: &str) -> u64 {
@@ -1236,10 +1242,7 @@ fn bytes_per_request(s: &Value, side: &str) -> u64 {
 fn bench_measures_per_chunk_cost_on_openai_and_anthropic_streams() {
     let v = short_bench("chunk-cost,chunk-cost-anthropic");
     let scenarios = v["scenarios"].as_array().unwrap();
-    let names: Vec<&str> = scenarios
-        .iter()
-        .filter_map(|s| s["name"].as_str())
-        .collect();
+    let names = scenario_names(&v);
     assert_eq!(
         names,
         [
@@ -1275,10 +1278,7 @@ fn bench_measures_per_chunk_cost_on_openai_and_anthropic_streams() {
 fn bench_floor_runs_the_c1_rounds_through_a_bare_forwarder() {
     let v = short_bench("floor");
     let scenarios = v["scenarios"].as_array().unwrap();
-    let names: Vec<&str> = scenarios
-        .iter()
-        .filter_map(|s| s["name"].as_str())
-        .collect();
+    let names = scenario_names(&v);
     assert_eq!(
         names,
         ["floor-unary-c1", "floor-stream-c1", "floor-unary-c32"]
