@@ -88,9 +88,7 @@ impl Drop for Gate {
 pub fn spawn(config: &str, upstream: &str, cpu: Option<usize>) -> anyhow::Result<Gate> {
     let dir = Scratch::new("gate")?;
     std::fs::write(dir.0.join("signet.toml"), config)?;
-    let exe = std::env::current_exe().context("locating the signet binary")?;
-    let mut cmd = Command::new(exe);
-    cmd.args([
+    let mut cmd = this_binary(&[
         "serve",
         "--config",
         "signet.toml",
@@ -98,14 +96,29 @@ pub fn spawn(config: &str, upstream: &str, cpu: Option<usize>) -> anyhow::Result
         upstream,
         "--port",
         "0",
-    ])
-    .arg("--allow-ephemeral-key")
-    .current_dir(&dir.0)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+        "--allow-ephemeral-key",
+    ])?;
+    cmd.current_dir(&dir.0);
     let mut g = spawn_on(cmd, cpu)?;
     g._dir = Some(dir);
     Ok(g)
+}
+
+/// Start `signet bench proxy` (the floor's bare forwarder) to `upstream` on
+/// `cpu` when given; returns once it prints its address.
+pub fn spawn_forwarder(upstream: &str, cpu: Option<usize>) -> anyhow::Result<Gate> {
+    spawn_on(
+        this_binary(&["bench", "proxy", "--upstream", upstream])?,
+        cpu,
+    )
+}
+
+/// This `signet` binary with `args`, its stdout piped (for the address).
+pub fn this_binary(args: &[&str]) -> anyhow::Result<Command> {
+    let exe = std::env::current_exe().context("locating the signet binary")?;
+    let mut cmd = Command::new(exe);
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+    Ok(cmd)
 }
 
 /// Spawn `cmd` (a gate that prints `listening on URL`) on `cpu`.

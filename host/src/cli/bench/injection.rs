@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use base64::Engine as _;
 use flate2::write::GzEncoder;
 
@@ -80,9 +80,7 @@ fn start_gate(upstream: &str) -> anyhow::Result<(super::gate::Gate, super::gate:
     let dir = super::gate::Scratch::new("injection")?;
     let config = "[audit]\nfsync = \"batch\"\n\n[[checks]]\nkind = \"owner_resolution\"\n\n[[checks]]\nkind = \"prompt_injection\"\ntimeout_ms = 60000\n";
     std::fs::write(dir.0.join("signet.toml"), config)?;
-    let exe = std::env::current_exe().context("locating the signet binary")?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args([
+    let mut cmd = super::gate::this_binary(&[
         "serve",
         "--config",
         "signet.toml",
@@ -92,11 +90,9 @@ fn start_gate(upstream: &str) -> anyhow::Result<(super::gate::Gate, super::gate:
         "0",
         "--audit-log",
         "audit.jsonl",
-    ])
-    .arg("--allow-ephemeral-key")
-    .current_dir(&dir.0)
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null());
+        "--allow-ephemeral-key",
+    ])?;
+    cmd.current_dir(&dir.0);
     Ok((super::gate::spawn_on(cmd, None)?, dir))
 }
 

@@ -387,12 +387,8 @@ async fn floor(
     stream: &Workload,
     out: &mut Vec<Scenario>,
 ) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("locating the signet binary")?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(["bench", "proxy", "--upstream", &e.direct_url])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    let proxy = gate::spawn_on(cmd, e.gate_cpu).context("starting signet bench proxy")?;
+    let proxy =
+        gate::spawn_forwarder(&e.direct_url, e.gate_cpu).context("starting signet bench proxy")?;
     let ends = Ends {
         direct: Target::parse(&e.direct_url)?,
         gate: Target::parse(&proxy.url)?,
