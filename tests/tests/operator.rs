@@ -1298,3 +1298,40 @@ fn bench_floor_runs_the_c1_rounds_through_a_bare_forwarder() {
         "{v}"
     );
 }
+
+/// `signet bench injection` end to end (a short run): both rounds through a
+/// real gate child, and the gate pinned to a CPU of its own, away from the
+/// clients and the demo upstream, as in `signet bench` (with 2+ CPUs).
+/// `gate_cpus_allowed` is read from the running child's `/proc` entry, so it
+/// shows where the gate really ran, not where the bench meant it to.
+#[test]
+fn bench_injection_runs_both_rounds_with_the_gate_on_its_own_cpu() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "bench",
+        "injection",
+        "--requests",
+        "100",
+        "--bombs",
+        "1",
+        "--json",
+    ];
+    let out = signet(&args, tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_out(&out);
+    let o = &v["ordinary"];
+    assert_eq!(o["requests"], 100, "{v}");
+    for round in ["without_bombs", "with_bombs"] {
+        assert!(o[round]["p99_ms"].as_f64().unwrap() > 0.0, "{v}");
+    }
+    assert!(
+        o["with_bombs"]["bomb_requests_completed"].as_u64().unwrap() >= 1,
+        "{v}"
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus >= 2 {
+        assert_eq!(o["gate_cpu"], 0, "{v}");
+        assert_eq!(o["gate_cpus_allowed"], "0", "{v}");
+        assert!(o["load_cpu"].as_u64().is_some_and(|c| c != 0), "{v}");
+    }
+}

@@ -42,6 +42,27 @@ pub fn pin_current_thread(cpu: usize) -> anyhow::Result<()> {
     rustix::thread::sched_setaffinity(None, &set).with_context(|| format!("pinning to CPU {cpu}"))
 }
 
+fn cpus() -> Vec<usize> {
+    match rustix::thread::sched_getaffinity(None) {
+        Ok(set) => (0..1024).filter(|&c| set.is_set(c)).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Pin this process's load side (the calling thread and every thread it
+/// later creates) to a usable CPU other than `gate_cpu`; returns the CPU
+/// pinned to, or `None` (with a note) when there is no second CPU.
+pub fn pin_load_side(gate_cpu: usize) -> anyhow::Result<Option<usize>> {
+    let all = cpus();
+    if all.len() < 2 || !all.contains(&gate_cpu) {
+        eprintln!("note: fewer than 2 usable CPUs (or --gate-cpu not among them): not pinning");
+        return Ok(None);
+    }
+    let load_cpu = all.iter().copied().find(|&c| c != gate_cpu).unwrap_or(0);
+    pin_current_thread(load_cpu)?;
+    Ok(Some(load_cpu))
+}
+
 /// A scratch directory removed on drop.
 pub struct Scratch(pub PathBuf);
 
@@ -193,6 +214,17 @@ pub fn proc_stats(pid: u32) -> anyhow::Result<ProcStats> {
         hwm_kib: kib("VmHWM:"),
         cpu_s,
     })
+}
+
+/// The CPUs a running process may use, as `/proc/PID/status` lists them
+/// (`Cpus_allowed_list`, e.g. `0` or `0-1`); `None` where there is no such file.
+pub fn cpus_allowed(pid: u32) -> Option<String> {
+    let status =
+        std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
 //! `signet bench injection` measures the
 //! prompt-injection engine (benign throughput, worst-case decode bombs) and
 //! whether hostile requests delay ordinary ones through a real gate process.
+//! As in `signet bench`, the gate is pinned to one CPU and this process (the
+//! clients and the demo upstream) to another, so the ratio shows what the
+//! bombs do to the gate's own CPU, not how the load generator and the gate
+//! happen to share the machine.
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +28,12 @@ pub struct InjectionArgs {
     /// Decode-bomb requests kept in flight during the second round.
     #[arg(long, default_value_t = 2)]
     bombs: usize,
+    /// CPU for the gate; the clients and the demo upstream take another one.
+    #[arg(long, default_value_t = 0)]
+    gate_cpu: usize,
+    /// Do not pin the gate and this process to separate CPUs.
+    #[arg(long)]
+    no_pin: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -76,7 +86,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// A gate child running `owner_resolution` + `prompt_injection` against
 /// `upstream`, in a scratch directory removed when it stops.
-fn start_gate(upstream: &str) -> anyhow::Result<(super::gate::Gate, super::gate::Scratch)> {
+fn start_gate(
+    upstream: &str,
+    cpu: Option<usize>,
+) -> anyhow::Result<(super::gate::Gate, super::gate::Scratch)> {
     let dir = super::gate::Scratch::new("injection")?;
     let config = "[audit]\nfsync = \"batch\"\n\n[[checks]]\nkind = \"owner_resolution\"\n\n[[checks]]\nkind = \"prompt_injection\"\ntimeout_ms = 60000\n";
     std::fs::write(dir.0.join("signet.toml"), config)?;
@@ -93,7 +106,7 @@ fn start_gate(upstream: &str) -> anyhow::Result<(super::gate::Gate, super::gate:
         "--allow-ephemeral-key",
     ])?;
     cmd.current_dir(&dir.0);
-    Ok((super::gate::spawn_on(cmd, None)?, dir))
+    Ok((super::gate::spawn_on(cmd, cpu)?, dir))
 }
 
 async fn one(client: &Upstream, body: &bytes::Bytes) -> Result<(u16, f64), String> {
@@ -176,13 +189,20 @@ pub(super) fn run(a: InjectionArgs) -> anyhow::Result<u8> {
     let worst = bomb_rows.iter().map(|r| r.2).fold(0.0, f64::max);
 
     eprintln!("signet bench injection: through a gate process (demo upstream in this process)");
+    let load_cpu = if a.no_pin {
+        None
+    } else {
+        super::gate::pin_load_side(a.gate_cpu)?
+    };
+    let gate_cpu = load_cpu.map(|_| a.gate_cpu);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let (base, with, bombs_sent) = rt.block_on(async {
+    let (base, with, bombs_sent, gate_allowed) = rt.block_on(async {
         let (demo_url, _demo) = crate::server::demo::start(0).await?;
-        let (gate, scratch) = start_gate(&demo_url)?;
+        let (gate, scratch) = start_gate(&demo_url, gate_cpu)?;
+        let allowed = super::gate::cpus_allowed(gate.pid);
         let client = Arc::new(Upstream::new(
             &gate.url,
             "gate",
@@ -232,7 +252,12 @@ pub(super) fn run(a: InjectionArgs) -> anyhow::Result<u8> {
         }
         drop(gate);
         drop(scratch);
-        Ok::<_, anyhow::Error>((base, with, sent.load(std::sync::atomic::Ordering::Relaxed)))
+        Ok::<_, anyhow::Error>((
+            base,
+            with,
+            sent.load(std::sync::atomic::Ordering::Relaxed),
+            allowed,
+        ))
     })?;
     let (p50a, p99a, p50b, p99b) = (
         percentile(&base, 0.5),
@@ -247,6 +272,7 @@ pub(super) fn run(a: InjectionArgs) -> anyhow::Result<u8> {
             "bombs": bomb_rows.iter().map(|r| serde_json::json!({"input": r.0, "bytes": r.1, "ms": r.2, "outcome": r.3, "budget_cap": r.4})).collect::<Vec<_>>(),
             "worst_bomb_ms": worst,
             "ordinary": {"requests": a.requests, "concurrency": a.concurrency,
+                "gate_cpu": gate_cpu, "load_cpu": load_cpu, "gate_cpus_allowed": gate_allowed,
                 "without_bombs": {"p50_ms": p50a, "p99_ms": p99a},
                 "with_bombs": {"p50_ms": p50b, "p99_ms": p99b, "bombs_in_flight": a.bombs, "bomb_requests_completed": bombs_sent},
                 "p99_ratio": ratio},
@@ -264,8 +290,16 @@ pub(super) fn run(a: InjectionArgs) -> anyhow::Result<u8> {
     }
     println!("  worst case: {worst:.1} ms");
     println!(
-        "ordinary requests through the gate ({} requests, concurrency {})",
-        a.requests, a.concurrency
+        "ordinary requests through the gate ({} requests, concurrency {}; {})",
+        a.requests,
+        a.concurrency,
+        match (gate_cpu, load_cpu) {
+            (Some(g), Some(l)) => format!(
+                "gate pinned to CPU {g} (its CPUs: {}), clients and demo upstream to CPU {l}",
+                gate_allowed.as_deref().unwrap_or("?")
+            ),
+            _ => "not pinned".to_string(),
+        }
     );
     println!("  without bombs:               p50 {p50a:>7.2} ms  p99 {p99a:>7.2} ms");
     println!("  with {} decode bombs in flight: p50 {p50b:>7.2} ms  p99 {p99b:>7.2} ms  ({bombs_sent} bomb requests completed)", a.bombs);

@@ -88,27 +88,13 @@ fn streaming(
     }
 }
 
-fn cpus() -> Vec<usize> {
-    match rustix::thread::sched_getaffinity(None) {
-        Ok(set) => (0..1024).filter(|&c| set.is_set(c)).collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// Pin this process's load side to a CPU other than the gate's; returns the
-/// CPU pinned to, if any.
+/// Pin this process's load side to a CPU other than the gate's (unless
+/// `--no-pin`); returns the CPU pinned to, if any.
 fn pin_load_side(s: &SuiteArgs) -> anyhow::Result<Option<usize>> {
     if s.no_pin {
         return Ok(None);
     }
-    let all = cpus();
-    if all.len() < 2 || !all.contains(&s.gate_cpu) {
-        eprintln!("note: fewer than 2 usable CPUs (or --gate-cpu not among them): not pinning");
-        return Ok(None);
-    }
-    let load_cpu = all.iter().copied().find(|&c| c != s.gate_cpu).unwrap_or(0);
-    gate::pin_current_thread(load_cpu)?;
-    Ok(Some(load_cpu))
+    gate::pin_load_side(s.gate_cpu)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

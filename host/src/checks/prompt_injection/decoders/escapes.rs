@@ -51,7 +51,7 @@ fn escape(b: &[u8], i: usize) -> Option<(usize, Esc)> {
         b'0'..=b'3' => {
             let d = |k: usize| {
                 b.get(i + k)
-                    .filter(|c| (b'0'..=b'7').contains(c))
+                    .filter(|c| matches!(c, b'0'..=b'7'))
                     .map(|c| c - b'0')
             };
             let (a, m, l) = (d(1)?, d(2)?, d(3)?);
