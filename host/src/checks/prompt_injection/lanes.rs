@@ -12,7 +12,10 @@
 //! preempted at once by any normal thread, and its CPU counts as idle. With
 //! the gate on one CPU and two decode bombs in flight, `signet bench
 //! injection` measured an ordinary p99 ratio of 1.05–1.49× at nice 19 and
-//! 0.85–1.01× under `SCHED_IDLE` (see the README).
+//! 0.85–1.01× under `SCHED_IDLE` (see the README). The price is paid by large
+//! legitimate inputs when the gate's CPU is busy: they wait longer (up to ~1 s
+//! against ~0.5 s at nice 19 in the README's run), and a CPU busy for longer
+//! than the check's timeout turns that wait into a refusal (fail closed).
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 
