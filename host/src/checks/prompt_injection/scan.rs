@@ -8,9 +8,8 @@
 //! levels. The scan stops at the first finding whose action is `block`, or
 //! when a budget cap is hit. Work is bounded by counts, never by time.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, RandomState};
 
 use super::budget::Budget;
 use super::config::{ConfigError, InjectionConfig, Limits};
@@ -49,7 +48,10 @@ pub(super) struct Run<'a> {
     pub(super) sc: &'a Scanner,
     pub(super) budget: Budget,
     pub(super) findings: Vec<Finding>,
+    /// Keyed hashes of the products seen so far (see [`Run::first_seen`]).
     pub(super) seen: HashSet<u64>,
+    /// This scan's random SipHash keys for `seen`.
+    pub(super) keys: RandomState,
     pub(super) queue: VecDeque<Product>,
     pub(super) blocked: bool,
 }
@@ -98,6 +100,7 @@ impl Scanner {
             budget: Budget::new(limits),
             findings: Vec::new(),
             seen: HashSet::new(),
+            keys: RandomState::new(),
             queue: VecDeque::new(),
             blocked: false,
         };
@@ -166,11 +169,13 @@ impl Run<'_> {
         self.blocked || self.budget.exhausted()
     }
 
-    /// True the first time these bytes are seen in this scan.
+    /// True the first time these bytes are seen in this scan. A product
+    /// seen before is not matched again, so the hash is keyed with random
+    /// keys: with fixed keys (`DefaultHasher::new()`), a sender could compute
+    /// offline a benign text and an attack whose hashes collide, send both
+    /// encoded, and have the attack skipped as already seen.
     pub(super) fn first_seen(&mut self, bytes: &[u8]) -> bool {
-        let mut h = DefaultHasher::new();
-        bytes.hash(&mut h);
-        self.seen.insert(h.finish())
+        self.seen.insert(self.keys.hash_one(bytes))
     }
 
     fn decode(&mut self, text: &str, meta: Meta) {
