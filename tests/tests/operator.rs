@@ -1299,8 +1299,8 @@ fn bench_floor_runs_the_c1_rounds_through_a_bare_forwarder() {
     );
 }
 
-/// `signet bench injection` end to end (a short run): both rounds through a
-/// real gate child, and the gate pinned to a CPU of its own, away from the
+/// `signet bench injection` end to end (a short run): both sides' rounds
+/// through a real gate child, and the gate pinned to a CPU of its own, away from the
 /// clients and the demo upstream, as in `signet bench` (with 2+ CPUs).
 /// `gate_cpus_allowed` is read from the running child's `/proc` entry, so it
 /// shows where the gate really ran, not where the bench meant it to.
@@ -1321,6 +1321,8 @@ fn bench_injection_runs_both_rounds_with_the_gate_on_its_own_cpu() {
     let v = json_out(&out);
     let o = &v["ordinary"];
     assert_eq!(o["requests"], 100, "{v}");
+    // The default four round pairs, 25 requests a round on each side.
+    assert_eq!(o["rounds"], 4, "{v}");
     for round in ["without_bombs", "with_bombs"] {
         assert!(o[round]["p99_ms"].as_f64().unwrap() > 0.0, "{v}");
     }

@@ -19,13 +19,19 @@ use crate::upstream::Upstream;
 /// `signet bench injection` options.
 #[derive(Debug, clap::Args)]
 pub struct InjectionArgs {
-    /// Ordinary requests per round.
+    /// Ordinary requests without bombs, and as many again with them (split
+    /// over the round pairs).
     #[arg(long, default_value_t = 2000)]
     requests: usize,
+    /// Round pairs (one without bombs, one with), alternating which goes
+    /// first so drift of a noisy machine cancels; each side's latencies are
+    /// pooled over its rounds.
+    #[arg(long, default_value_t = 4)]
+    rounds: usize,
     /// Ordinary requests in flight at once (closed loop).
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
-    /// Decode-bomb requests kept in flight during the second round.
+    /// Decode-bomb requests kept in flight during each round with bombs.
     #[arg(long, default_value_t = 2)]
     bombs: usize,
     /// CPU for the gate; the clients and the demo upstream take another one.
@@ -151,6 +157,50 @@ async fn round(client: Arc<Upstream>, n: usize, c: usize, label: &str) -> anyhow
     Ok(all)
 }
 
+/// Clients that each keep one decode-bomb request in flight until stopped.
+struct Bombs {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    sent: Arc<std::sync::atomic::AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Bombs {
+    /// `n` clients, cycling through `inputs`.
+    fn start(client: &Arc<Upstream>, inputs: &[(&'static str, String)], n: usize) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let text = inputs
+                .get(i % inputs.len().max(1))
+                .map(|b| b.1.clone())
+                .unwrap_or_default();
+            let body = bytes::Bytes::from(
+                serde_json::json!({"messages": [{"role": "user", "content": text}]}).to_string(),
+            );
+            let (client, stop, sent) = (client.clone(), stop.clone(), sent.clone());
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if one(&client, &body).await.is_err() {
+                        break;
+                    }
+                    sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }));
+        }
+        Bombs { stop, sent, tasks }
+    }
+
+    /// Stop after the requests in flight finish; how many bomb requests completed.
+    async fn stop(self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 pub(super) fn run(a: InjectionArgs) -> anyhow::Result<u8> {
     let scanner = Scanner::new(InjectionConfig::from_json(&serde_json::json!({}))?)?;
     eprintln!("signet bench injection: engine");
@@ -210,54 +260,28 @@ pub(super) fn run(a: InjectionArgs) -> anyhow::Result<u8> {
             Duration::from_secs(120),
         )?);
         round(client.clone(), a.requests / 10, a.concurrency, "warm-up").await?;
-        let base = round(
-            client.clone(),
-            a.requests,
-            a.concurrency,
-            "ordinary, no bombs",
-        )
-        .await?;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let mut bomb_tasks = Vec::new();
-        for i in 0..a.bombs {
-            let text = bomb_inputs
-                .get(i % bomb_inputs.len())
-                .map(|b| b.1.clone())
-                .unwrap_or_default();
-            let body = bytes::Bytes::from(
-                serde_json::json!({"messages": [{"role": "user", "content": text}]}).to_string(),
-            );
-            let (client, stop, sent) = (client.clone(), stop.clone(), sent.clone());
-            bomb_tasks.push(tokio::spawn(async move {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    if one(&client, &body).await.is_err() {
-                        break;
-                    }
-                    sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let rounds = a.rounds.max(1);
+        let per_round = a.requests.div_ceil(rounds);
+        let (mut base, mut with, mut sent) = (Vec::new(), Vec::new(), 0);
+        for pair in 0..rounds {
+            for bombs_on in [pair % 2 == 1, pair % 2 == 0] {
+                if bombs_on {
+                    let bombs = Bombs::start(&client, &bomb_inputs, a.bombs);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let label = format!("round {}/{rounds}, decode bombs in flight", pair + 1);
+                    with.extend(round(client.clone(), per_round, a.concurrency, &label).await?);
+                    sent += bombs.stop().await;
+                } else {
+                    let label = format!("round {}/{rounds}, no bombs", pair + 1);
+                    base.extend(round(client.clone(), per_round, a.concurrency, &label).await?);
                 }
-            }));
+            }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let with = round(
-            client,
-            a.requests,
-            a.concurrency,
-            "ordinary, decode bombs in flight",
-        )
-        .await?;
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        for t in bomb_tasks {
-            let _ = t.await;
-        }
+        base.sort_by(|a, b| a.total_cmp(b));
+        with.sort_by(|a, b| a.total_cmp(b));
         drop(gate);
         drop(scratch);
-        Ok::<_, anyhow::Error>((
-            base,
-            with,
-            sent.load(std::sync::atomic::Ordering::Relaxed),
-            allowed,
-        ))
+        Ok::<_, anyhow::Error>((base, with, sent, allowed))
     })?;
     let (p50a, p99a, p50b, p99b) = (
         percentile(&base, 0.5),
@@ -271,7 +295,7 @@ pub(super) fn run(a: InjectionArgs) -> anyhow::Result<u8> {
             "benign_mb_per_s": mbps,
             "bombs": bomb_rows.iter().map(|r| serde_json::json!({"input": r.0, "bytes": r.1, "ms": r.2, "outcome": r.3, "budget_cap": r.4})).collect::<Vec<_>>(),
             "worst_bomb_ms": worst,
-            "ordinary": {"requests": a.requests, "concurrency": a.concurrency,
+            "ordinary": {"requests": base.len(), "rounds": a.rounds.max(1), "concurrency": a.concurrency,
                 "gate_cpu": gate_cpu, "load_cpu": load_cpu, "gate_cpus_allowed": gate_allowed,
                 "without_bombs": {"p50_ms": p50a, "p99_ms": p99a},
                 "with_bombs": {"p50_ms": p50b, "p99_ms": p99b, "bombs_in_flight": a.bombs, "bomb_requests_completed": bombs_sent},
@@ -290,8 +314,9 @@ pub(super) fn run(a: InjectionArgs) -> anyhow::Result<u8> {
     }
     println!("  worst case: {worst:.1} ms");
     println!(
-        "ordinary requests through the gate ({} requests, concurrency {}; {})",
-        a.requests,
+        "ordinary requests through the gate ({} requests each side over {} alternating round pairs, concurrency {}; {})",
+        base.len(),
+        a.rounds.max(1),
         a.concurrency,
         match (gate_cpu, load_cpu) {
             (Some(g), Some(l)) => format!(
