@@ -127,6 +127,8 @@ async fn one(client: &Upstream, body: &bytes::Bytes) -> Result<(u16, f64), Strin
     Ok((status, t.elapsed().as_secs_f64() * 1000.0))
 }
 
+/// `n` ordinary requests at concurrency `c`: their latencies in ms, in
+/// completion order (the caller pools rounds and sorts once).
 async fn round(client: Arc<Upstream>, n: usize, c: usize, label: &str) -> anyhow::Result<Vec<f64>> {
     let body = bytes::Bytes::from(
         serde_json::json!({"model": "m", "messages": [{"role": "user", "content": PROSE}]})
@@ -153,7 +155,6 @@ async fn round(client: Arc<Upstream>, n: usize, c: usize, label: &str) -> anyhow
         all.extend(t.await?.map_err(anyhow::Error::msg)?);
     }
     eprintln!("  {label}: {} requests done", all.len());
-    all.sort_by(|a, b| a.total_cmp(b));
     Ok(all)
 }
 
