@@ -126,10 +126,13 @@ impl Group {
         if text.is_empty() || self.rules.is_empty() {
             return hits;
         }
-        let matched = self.set.matches(text);
-        if !matched.matched_any() {
+        // Most texts match no rule: `is_match` answers that with the set's
+        // literal prefilter and stops early, where `matches` runs the slower
+        // overlapping search to the end of the text.
+        if !self.set.is_match(text) {
             return hits;
         }
+        let matched = self.set.matches(text);
         for idx in matched.iter() {
             let Some(rule) = self.rules.get(idx) else {
                 continue;
