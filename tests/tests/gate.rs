@@ -782,6 +782,54 @@ fn a_check_in_audit_mode_records_shadow_rows_and_promotion_is_one_line() {
     );
 }
 
+/// A plain-HTTP upstream is spoken to directly (not through reqwest) unless a
+/// proxy is set in the environment: then the request goes to the proxy, as
+/// it did when every upstream went through reqwest.
+#[test]
+fn a_proxy_set_in_the_environment_carries_plain_http_upstream_traffic() {
+    let plugins = plugins_dir(&["fx_good"]);
+    let answer = |who: &str| {
+        json!({"id": "c", "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": format!("from the {who}")}}]})
+        .to_string()
+    };
+    let (a, b) = (answer("upstream"), answer("proxy"));
+    let upstream = Mock::start(move |_| Reply::Json(200, a.clone()));
+    let proxy = Mock::start(move |_| Reply::Json(200, b.clone()));
+    let cfg = config(plugins.path(), "");
+    let content = |gate: &Gate| {
+        let r = post(
+            &format!("{}/v1/chat/completions", gate.url()),
+            &chat("hi", false),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["choices"][0]["message"]["content"].clone()
+    };
+    let direct = Gate::start_env(
+        &cfg,
+        &upstream.url,
+        &[],
+        &[
+            ("http_proxy", ""),
+            ("HTTP_PROXY", ""),
+            ("all_proxy", ""),
+            ("ALL_PROXY", ""),
+        ],
+    );
+    assert_eq!(content(&direct), "from the upstream");
+    let env = [
+        ("http_proxy", proxy.url.as_str()),
+        ("NO_PROXY", ""),
+        ("no_proxy", ""),
+    ];
+    let proxied = Gate::start_env(&cfg, &upstream.url, &[], &env);
+    assert_eq!(content(&proxied), "from the proxy");
+    let seen = proxy.seen.lock().unwrap().clone();
+    let want = format!("POST {}/v1/chat/completions", upstream.url);
+    assert!(seen.iter().any(|s| s.line.starts_with(&want)), "{seen:?}");
+    assert_eq!(upstream.seen.lock().unwrap().len(), 1);
+}
+
 #[test]
 fn an_unchanged_unary_answer_is_delivered_byte_for_byte_and_a_rewritten_one_is_not() {
     let plugins = plugins_dir(&["fx_good"]);

@@ -1,11 +1,15 @@
-//! The upstream model server: one pooled reqwest client (rustls on ring),
-//! connect and read timeouts, redirects never followed, streaming reads.
-//! The only module that imports reqwest.
+//! The upstream model server: connect and read timeouts, redirects never
+//! followed, streaming reads. A plain-HTTP upstream is spoken to by `lean`
+//! (HTTP/1.1 on hyper, own connection pool); HTTPS, a proxy from the
+//! environment or credentials in the URL go through one pooled reqwest
+//! client (rustls on ring). The only module that imports reqwest.
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::Full;
 
 mod http;
+mod lean;
 
 pub use http::{admin_call, Webhook};
 
@@ -54,6 +58,23 @@ pub enum UpstreamError {
 type BodyStream =
     std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<Bytes>> + Send + Sync>>;
 
+/// A response body from either transport.
+enum Body {
+    Reqwest(BodyStream),
+    Lean(lean::LeanBody),
+}
+
+impl Body {
+    async fn next(&mut self) -> Option<Result<Bytes, String>> {
+        match self {
+            Body::Reqwest(s) => futures_util::StreamExt::next(s)
+                .await
+                .map(|r| r.map_err(|e| error_chain(&e))),
+            Body::Lean(b) => b.next().await,
+        }
+    }
+}
+
 /// A response from the upstream.
 pub struct Incoming {
     /// HTTP status.
@@ -65,7 +86,7 @@ pub struct Incoming {
     /// The body alone: the response's headers are dropped on arrival, since
     /// the client's header values share its connection's first read buffer
     /// and would keep that buffer (8 KiB) alive for the whole stream.
-    body: Option<BodyStream>,
+    body: Option<Body>,
     limit: usize,
     label: String,
     read_timeout: Duration,
@@ -86,15 +107,14 @@ impl Incoming {
         let Some(resp) = self.body.as_mut() else {
             return Ok(None);
         };
-        let next = futures_util::StreamExt::next(resp);
-        match tokio::time::timeout(self.read_timeout, next).await {
+        match tokio::time::timeout(self.read_timeout, resp.next()).await {
             Err(_) => Err(UpstreamError::Timeout {
                 label: self.label.clone(),
                 ms: self.read_timeout.as_millis() as u64,
             }),
-            Ok(Some(Err(e))) => Err(UpstreamError::Body {
+            Ok(Some(Err(detail))) => Err(UpstreamError::Body {
                 label: self.label.clone(),
-                detail: e.to_string(),
+                detail,
             }),
             Ok(None) => {
                 self.body = None;
@@ -118,6 +138,8 @@ impl Incoming {
 #[derive(Clone)]
 pub struct Upstream {
     client: reqwest::Client,
+    /// The plain-HTTP transport, when it can carry this upstream.
+    lean: Option<std::sync::Arc<lean::Lean>>,
     base: String,
     label: String,
     api_key: Option<String>,
@@ -147,6 +169,9 @@ pub const FORWARDED_HEADERS: &[&str] = &[
     "x-api-key",
 ];
 
+/// How long a new upstream connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn install_crypto_provider() {
     // Idempotent: a second install returns Err, which is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -164,7 +189,7 @@ impl Upstream {
         install_crypto_provider();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .build()
@@ -180,6 +205,7 @@ impl Upstream {
             })
             .collect();
         Ok(Upstream {
+            lean: lean::Lean::for_base(&base, CONNECT_TIMEOUT).map(std::sync::Arc::new),
             parsed,
             client,
             base,
@@ -222,6 +248,126 @@ impl Upstream {
         body: Option<Bytes>,
         filter: bool,
     ) -> Result<Incoming, UpstreamError> {
+        let anthropic = path_and_query.starts_with("/v1/messages");
+        // The configured key applies to forwarded requests only, never to send_exact.
+        let key = if filter {
+            self.api_key.as_deref()
+        } else {
+            None
+        };
+        let mut out: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::with_capacity(headers.len() + 2);
+        for (n, v) in headers {
+            if filter && !FORWARDED_HEADERS.contains(&n.as_str()) {
+                continue;
+            }
+            if key.is_some() && (n == "authorization" || n == "x-api-key") {
+                continue;
+            }
+            out.push((n.as_str(), v.as_str().into()));
+        }
+        if let Some(k) = key {
+            out.push(if anthropic {
+                ("x-api-key", k.into())
+            } else {
+                ("authorization", format!("Bearer {k}").into())
+            });
+        }
+        if body.is_some() {
+            out.push(("content-type", "application/json".into()));
+        }
+        let sent = async {
+            match &self.lean {
+                Some(lean) => {
+                    self.send_lean(lean, method, path_and_query, &out, body)
+                        .await
+                }
+                None => self.send_reqwest(method, path_and_query, &out, body).await,
+            }
+        };
+        match tokio::time::timeout(self.timeout, sent).await {
+            Err(_) => Err(UpstreamError::Timeout {
+                label: self.label.clone(),
+                ms: self.timeout.as_millis() as u64,
+            }),
+            Ok(r) => r,
+        }
+    }
+
+    fn connect_error(&self, detail: String) -> UpstreamError {
+        UpstreamError::Connect {
+            label: self.label.clone(),
+            detail,
+        }
+    }
+
+    /// The response head's status and content type, or the redirect error.
+    fn head(
+        &self,
+        status: u16,
+        header: impl Fn(&str) -> Option<String>,
+    ) -> Result<(u16, String), UpstreamError> {
+        if (300..400).contains(&status) {
+            return Err(UpstreamError::Redirect {
+                label: self.label.clone(),
+                status,
+                location: header("location").unwrap_or_default(),
+            });
+        }
+        let content_type = header("content-type").unwrap_or_else(|| "application/json".into());
+        Ok((status, content_type))
+    }
+
+    fn incoming(&self, status: u16, content_type: String, body: Body) -> Incoming {
+        Incoming {
+            status,
+            streaming: content_type.starts_with("text/event-stream"),
+            content_type,
+            body: Some(body),
+            limit: self.max_body,
+            label: self.label.clone(),
+            read_timeout: self.timeout,
+        }
+    }
+
+    async fn send_lean(
+        &self,
+        lean: &lean::Lean,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, std::borrow::Cow<'_, str>)],
+        body: Option<Bytes>,
+    ) -> Result<Incoming, UpstreamError> {
+        let mut rb = lean.request(method, path_and_query);
+        for (n, v) in headers {
+            rb = rb.header(*n, v.as_ref());
+        }
+        let req = rb
+            .body(Full::new(body.unwrap_or_default()))
+            .map_err(|e| self.connect_error(format!("cannot build the request: {e}")))?;
+        let (resp, lease) = lean.send(req).await.map_err(|e| self.connect_error(e.0))?;
+        // The head is dropped here: only the body travels on (see `Incoming`).
+        let (parts, body) = resp.into_parts();
+        let (status, content_type) = self.head(parts.status.as_u16(), |n| {
+            parts
+                .headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })?;
+        Ok(self.incoming(
+            status,
+            content_type,
+            Body::Lean(lean::LeanBody::new(body, lease)),
+        ))
+    }
+
+    async fn send_reqwest(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, std::borrow::Cow<'_, str>)],
+        body: Option<Bytes>,
+    ) -> Result<Incoming, UpstreamError> {
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| UpstreamError::Setup(e.to_string()))?;
         let mut rb = match self.parsed.iter().find(|(p, _)| *p == path_and_query) {
@@ -230,83 +376,33 @@ impl Upstream {
                 .client
                 .request(method, format!("{}{}", self.base, path_and_query)),
         };
-        let anthropic = path_and_query.starts_with("/v1/messages");
-        // The configured key applies to forwarded requests only, never to send_exact.
-        let key = if filter {
-            self.api_key.as_deref()
-        } else {
-            None
-        };
         for (n, v) in headers {
-            if filter && !FORWARDED_HEADERS.contains(&n.as_str()) {
-                continue;
-            }
-            if key.is_some() && (n == "authorization" || n == "x-api-key") {
-                continue;
-            }
-            rb = rb.header(n.as_str(), v.as_str());
-        }
-        if let Some(k) = key {
-            rb = if anthropic {
-                rb.header("x-api-key", k)
-            } else {
-                rb.bearer_auth(k)
-            };
+            rb = rb.header(*n, v.as_ref());
         }
         if let Some(b) = body {
-            rb = rb.header("content-type", "application/json").body(b);
+            rb = rb.body(b);
         }
-        let resp = match tokio::time::timeout(self.timeout, rb.send()).await {
-            Err(_) => {
-                return Err(UpstreamError::Timeout {
+        let resp = rb.send().await.map_err(|e| {
+            if e.is_timeout() {
+                UpstreamError::Timeout {
                     label: self.label.clone(),
                     ms: self.timeout.as_millis() as u64,
-                })
+                }
+            } else {
+                self.connect_error(error_chain(&e))
             }
-            Ok(Err(e)) => {
-                return Err(if e.is_timeout() {
-                    UpstreamError::Timeout {
-                        label: self.label.clone(),
-                        ms: self.timeout.as_millis() as u64,
-                    }
-                } else {
-                    UpstreamError::Connect {
-                        label: self.label.clone(),
-                        detail: error_chain(&e),
-                    }
-                })
-            }
-            Ok(Ok(r)) => r,
-        };
-        let status = resp.status().as_u16();
-        if (300..400).contains(&status) {
-            let location = resp
-                .headers()
-                .get("location")
+        })?;
+        let (status, content_type) = self.head(resp.status().as_u16(), |n| {
+            resp.headers()
+                .get(n)
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            return Err(UpstreamError::Redirect {
-                label: self.label.clone(),
-                status,
-                location,
-            });
-        }
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/json")
-            .to_string();
-        Ok(Incoming {
+                .map(str::to_string)
+        })?;
+        Ok(self.incoming(
             status,
-            streaming: content_type.starts_with("text/event-stream"),
             content_type,
-            body: Some(Box::pin(resp.bytes_stream())),
-            limit: self.max_body,
-            label: self.label.clone(),
-            read_timeout: self.timeout,
-        })
+            Body::Reqwest(Box::pin(resp.bytes_stream())),
+        ))
     }
 
     /// Send a request with exactly these headers (no filtering, no configured
