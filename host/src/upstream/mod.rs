@@ -304,8 +304,14 @@ impl Upstream {
     fn head(
         &self,
         status: u16,
-        header: impl Fn(&str) -> Option<String>,
+        headers: &hyper::HeaderMap,
     ) -> Result<(u16, String), UpstreamError> {
+        let header = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         if (300..400).contains(&status) {
             return Err(UpstreamError::Redirect {
                 label: self.label.clone(),
@@ -347,13 +353,7 @@ impl Upstream {
         let (resp, lease) = lean.send(req).await.map_err(|e| self.connect_error(e.0))?;
         // The head is dropped here: only the body travels on (see `Incoming`).
         let (parts, body) = resp.into_parts();
-        let (status, content_type) = self.head(parts.status.as_u16(), |n| {
-            parts
-                .headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })?;
+        let (status, content_type) = self.head(parts.status.as_u16(), &parts.headers)?;
         Ok(self.incoming(
             status,
             content_type,
@@ -392,12 +392,7 @@ impl Upstream {
                 self.connect_error(error_chain(&e))
             }
         })?;
-        let (status, content_type) = self.head(resp.status().as_u16(), |n| {
-            resp.headers()
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })?;
+        let (status, content_type) = self.head(resp.status().as_u16(), resp.headers())?;
         Ok(self.incoming(
             status,
             content_type,
