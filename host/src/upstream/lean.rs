@@ -178,7 +178,7 @@ impl Lean {
                 if pooled {
                     continue;
                 }
-                return Err(LeanError(chain(&e)));
+                return Err(LeanError(super::error_chain(&e)));
             }
             match tx.try_send_request(req).await {
                 Ok(resp) => {
@@ -192,15 +192,16 @@ impl Lean {
                     // Never written: a pooled connection the server had
                     // closed. Try the next one (or a new one).
                     Some(back) if pooled => req = back,
-                    _ => return Err(LeanError(chain(e.error()))),
+                    _ => return Err(LeanError(super::error_chain(e.error()))),
                 },
             }
         }
     }
 }
 
-/// A connection lent to one exchange; back to the pool only via
-/// [`Lease::release`], dropped (closed) otherwise.
+/// A connection lent to one exchange: back to the pool at the end of its
+/// body ([`Lease::release`]), or after hyper drains it when the body is
+/// dropped early (`Drop`); closed after an error.
 pub(super) struct Lease {
     tx: Option<Sender>,
     pool: Arc<Pool>,
@@ -259,7 +260,7 @@ impl LeanBody {
                 }
                 Some(Err(e)) => {
                     self.lease.tx = None;
-                    return Some(Err(chain(&e)));
+                    return Some(Err(super::error_chain(&e)));
                 }
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
@@ -271,10 +272,6 @@ impl LeanBody {
             }
         }
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    super::error_chain(e)
 }
 
 #[cfg(test)]

@@ -300,12 +300,8 @@ impl Upstream {
         }
     }
 
-    /// The response head's status and content type, or the redirect error.
-    fn head(
-        &self,
-        status: u16,
-        headers: &hyper::HeaderMap,
-    ) -> Result<(u16, String), UpstreamError> {
+    /// The response head's content type, or the redirect error.
+    fn head(&self, status: u16, headers: &hyper::HeaderMap) -> Result<String, UpstreamError> {
         let header = |n: &str| {
             headers
                 .get(n)
@@ -319,8 +315,7 @@ impl Upstream {
                 location: header("location").unwrap_or_default(),
             });
         }
-        let content_type = header("content-type").unwrap_or_else(|| "application/json".into());
-        Ok((status, content_type))
+        Ok(header("content-type").unwrap_or_else(|| "application/json".into()))
     }
 
     fn incoming(&self, status: u16, content_type: String, body: Body) -> Incoming {
@@ -353,7 +348,8 @@ impl Upstream {
         let (resp, lease) = lean.send(req).await.map_err(|e| self.connect_error(e.0))?;
         // The head is dropped here: only the body travels on (see `Incoming`).
         let (parts, body) = resp.into_parts();
-        let (status, content_type) = self.head(parts.status.as_u16(), &parts.headers)?;
+        let status = parts.status.as_u16();
+        let content_type = self.head(status, &parts.headers)?;
         Ok(self.incoming(
             status,
             content_type,
@@ -392,7 +388,8 @@ impl Upstream {
                 self.connect_error(error_chain(&e))
             }
         })?;
-        let (status, content_type) = self.head(resp.status().as_u16(), resp.headers())?;
+        let status = resp.status().as_u16();
+        let content_type = self.head(status, resp.headers())?;
         Ok(self.incoming(
             status,
             content_type,
